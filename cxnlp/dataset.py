@@ -1,0 +1,120 @@
+"""Labeled training data: analysts' files and the hand-labeled public corpus, with every bad row reported.
+
+A labeled file has columns ``text``, ``categories`` (labels joined by ``|``, empty for none) and
+``sentiment``; other columns are ignored. Corpus labels name texts by id and are joined to the texts
+of the installed corpus here, TRAIN part only.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cxnlp.corpus import train_texts
+from cxnlp.errors import DataError
+from cxnlp.io import open_table
+from cxnlp.taxonomy import parse_categories, parse_sentiment
+
+MIN_EXAMPLES_PER_LABEL = 30
+
+
+@dataclass
+class LabeledData:
+    """Parallel lists; ``categories[i]`` / ``sentiments[i]`` are None where a row carries no such label."""
+
+    texts: list[str] = field(default_factory=list)
+    categories: list[list[str] | None] = field(default_factory=list)
+    sentiments: list[str | None] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # "file: row N: why"
+
+    def add(self, text: str, cats: list[str] | None, sentiment: str | None, weight: float, source: str) -> None:
+        self.texts.append(text)
+        self.categories.append(cats)
+        self.sentiments.append(sentiment)
+        self.weights.append(weight)
+        self.sources.append(source)
+
+    def extend(self, other: "LabeledData") -> None:
+        for name in ("texts", "categories", "sentiments", "weights", "sources", "errors"):
+            getattr(self, name).extend(getattr(other, name))
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def label_counts(self) -> Counter:
+        return Counter(label for c in self.categories if c is not None for label in c)
+
+    def warnings(self) -> list[str]:
+        counts = self.label_counts()
+        return [f"label {label!r} has only {n} examples (fewer than {MIN_EXAMPLES_PER_LABEL}): its scores "
+                f"will be unreliable" for label, n in sorted(counts.items()) if n < MIN_EXAMPLES_PER_LABEL]
+
+    def sha256(self) -> str:
+        """Hash of the training rows as the model saw them (order included)."""
+        digest = hashlib.sha256()
+        for t, c, s, w in zip(self.texts, self.categories, self.sentiments, self.weights):
+            digest.update(json.dumps([t, c, s, w], ensure_ascii=False).encode("utf-8"))
+        return digest.hexdigest()
+
+
+def read_labeled_file(path: str | Path, *, weight: float = 1.0, require_sentiment: bool = True) -> LabeledData:
+    """Rows of an analyst's labeled CSV/XLSX/JSONL file; bad rows go to ``errors`` with their row number."""
+    data = LabeledData()
+    with open_table(path, "text", need_text=True) as table:
+        if "categories" not in table.columns and table.columns:
+            raise DataError(f"{path}: a labeled file needs a 'categories' column; columns are: "
+                            f"{', '.join(map(str, table.columns))}")
+        for row in table.rows:
+            where = f"{path}: row {row.number}"
+            if row.problem and not row.values:
+                data.errors.append(f"{where}: {row.problem}")
+                continue
+            text = row.values.get("text")
+            if text is None or not str(text).strip():
+                data.errors.append(f"{where}: empty text")
+                continue
+            try:
+                cats = parse_categories(row.values.get("categories"))
+                raw_sent = row.values.get("sentiment")
+                if raw_sent in (None, "") and not require_sentiment:
+                    sentiment = None
+                else:
+                    sentiment = parse_sentiment(raw_sent)
+            except DataError as exc:
+                data.errors.append(f"{where}: {exc}")
+                continue
+            data.add(str(text).strip(), cats, sentiment, weight, str(path))
+    return data
+
+
+def read_corpus_labels(path: str | Path, *, weight: float = 1.0) -> LabeledData:
+    """Hand labels of corpus TRAIN texts (``{"id", "categories", "sentiment"}``), joined to their texts."""
+    texts = train_texts()
+    data = LabeledData()
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}: row {number}"
+        try:
+            obj = json.loads(line)
+            item = texts.get(obj["id"])
+            if item is None:
+                raise DataError(f"id {obj['id']!r} is not a TRAIN text of the installed corpus")
+            data.add(item.text, parse_categories(obj.get("categories")), parse_sentiment(obj.get("sentiment")),
+                     weight, str(path))
+        except (DataError, KeyError, json.JSONDecodeError) as exc:
+            data.errors.append(f"{where}: {exc}")
+    return data
+
+
+def read_corpus_sentiment(*, exclude: set[str], weight: float = 1.0, limit: int | None = None) -> LabeledData:
+    """Corpus TRAIN texts not hand-labeled, with the polarity of the file they came from (no categories)."""
+    data = LabeledData()
+    items = [c for c in train_texts().values() if c.id not in exclude]
+    for item in items[:limit] if limit else items:
+        data.add(item.text, None, item.polarity, weight, "corpus:polarity")
+    return data

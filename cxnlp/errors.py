@@ -1,0 +1,26 @@
+"""Typed errors of the library. Only the CLI maps them to exit codes and only the service to HTTP statuses."""
+from __future__ import annotations
+
+
+class CxnlpError(Exception):
+    """Base class: every error the library raises on purpose carries a message meant for a person."""
+
+
+class DataError(CxnlpError):
+    """Input data cannot be read or does not have the expected shape."""
+
+
+class ModelError(CxnlpError):
+    """A model folder is missing, incomplete, corrupted or incompatible."""
+
+
+class ConfigError(CxnlpError):
+    """A training recipe or a setting is invalid."""
+
+
+class LedgerError(CxnlpError):
+    """The root-cause ledger refused an operation."""
+
+
+class NotFoundError(LedgerError):
+    """A ledger record does not exist."""

@@ -1,0 +1,1 @@
+"""The root-cause ledger (投诉根源台账)."""

@@ -1,0 +1,84 @@
+"""The Prediction record, the output contract shared by the CLI, the HTTP service and the ledger.
+
+One definition of the result fields lives here; ``predict_texts`` turns a loaded model's scores into
+records, so every door into the library produces the same fields the same way.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cxnlp.taxonomy import SENTIMENTS
+
+if TYPE_CHECKING:
+    from cxnlp.store import LoadedModel
+
+MAX_TEXT_CHARS = 5000
+# Order of the contract fields as added to a CLI row or an HTTP result.
+RESULT_FIELDS = ("categories", "category_scores", "sentiment", "sentiment_scores", "confidence",
+                 "needs_review", "evidence", "model_version", "error")
+
+
+@dataclass
+class Prediction:
+    """What the classifier says of one text. ``error`` is set (and the rest empty) when it could not say."""
+
+    categories: list[str] = field(default_factory=list)
+    category_scores: dict[str, float] = field(default_factory=dict)
+    sentiment: str | None = None
+    sentiment_scores: dict[str, float] = field(default_factory=dict)
+    confidence: float = 0.0
+    needs_review: bool = False
+    evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    model_version: str = ""
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def text_problem(text: object, max_chars: int = MAX_TEXT_CHARS) -> str | None:
+    """Why a value cannot be classified, or None when it can."""
+    if text is None or (isinstance(text, float) and text != text):
+        return "empty text"
+    if not isinstance(text, str):
+        return f"text must be a string, got {type(text).__name__}"
+    if not text.strip():
+        return "empty text"
+    if len(text) > max_chars:
+        return f"text is {len(text)} characters long; the limit is {max_chars}"
+    return None
+
+
+def predict_texts(model: "LoadedModel", texts: Sequence[object], *, explain: bool = True,
+                  max_chars: int = MAX_TEXT_CHARS) -> list[Prediction]:
+    """Classify texts in order; unusable texts get a Prediction with ``error`` set, never an exception."""
+    problems = [text_problem(t, max_chars) for t in texts]
+    good = [i for i, p in enumerate(problems) if p is None]
+    version = model.version
+    results = [Prediction(model_version=version, error=p) for p in problems]
+    if not good:
+        return results
+    est = model.estimator
+    good_texts = [str(texts[i]) for i in good]
+    cat_p, sent_p, features = est.score_texts(good_texts)
+    conf = est.confidence(cat_p, sent_p)
+    labels = est.categories_
+    for k, i in enumerate(good):
+        assigned = [label for j, label in enumerate(labels) if cat_p[k, j] >= est.thresholds_[j]]
+        evidence = {}
+        if explain and assigned:
+            spans = est.explain(good_texts[k], assigned, features[k])
+            evidence = {label: [t._asdict() for t in spans[label]] for label in assigned}
+        results[i] = Prediction(
+            categories=assigned,
+            category_scores={label: round(float(cat_p[k, j]), 4) for j, label in enumerate(labels)},
+            sentiment=SENTIMENTS[int(sent_p[k].argmax())],
+            sentiment_scores={s: round(float(sent_p[k, j]), 4) for j, s in enumerate(SENTIMENTS)},
+            confidence=round(float(conf[k]), 4),
+            needs_review=bool(conf[k] < est.min_confidence),
+            evidence=evidence,
+            model_version=version,
+        )
+    return results

@@ -1,0 +1,102 @@
+"""The training recipe: a TOML file validated against this schema, with dotted overrides.
+
+Every default of the shipped model is spelled out in ``training/default.toml``; this schema has no
+defaults for the recipe's sections, so a recipe file is complete or it is refused.
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cxnlp.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelMeta(_Strict):
+    name: str
+    version: str
+    description: str = ""
+
+
+class DataSource(_Strict):
+    kind: Literal["labeled", "corpus_labels", "corpus_sentiment", "ledger"]
+    path: str | None = None
+    weight: float = Field(gt=0)
+    limit: int | None = None
+
+
+class FeaturesRecipe(_Strict):
+    word_ngram_range: tuple[int, int]
+    char_ngram_range: tuple[int, int]
+    min_df: int
+    max_features: int | None = None
+    sublinear_tf: bool
+    hmm: bool
+
+
+class ClassifierRecipe(_Strict):
+    category_C: float
+    sentiment_C: float
+    class_weight: Literal["balanced"] | None
+    cv_folds: int
+    min_confidence: float
+    evidence_terms: int
+    random_state: int
+
+
+class Recipe(_Strict):
+    model: ModelMeta
+    data: list[DataSource]
+    features: FeaturesRecipe
+    classifier: ClassifierRecipe
+    output: dict[str, str]
+
+    def estimator_params(self) -> dict[str, Any]:
+        return {**self.features.model_dump(), **self.classifier.model_dump()}
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, raw: str) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    try:
+        value: Any = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    node[keys[-1]] = value
+
+
+def apply_overrides(recipe: Recipe, overrides: list[str]) -> Recipe:
+    """A copy of ``recipe`` with ``section.key=value`` overrides applied and validated."""
+    tree = recipe.model_dump()
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        key, raw = item.split("=", 1)
+        _set_dotted(tree, key.strip(), raw.strip())
+    try:
+        return Recipe.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid override(s) {overrides}:\n{exc}") from exc
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> tuple[Recipe, Path]:
+    """Parse a recipe; ``overrides`` are ``section.key=value`` strings. Paths resolve from the repo root."""
+    path = Path(path)
+    try:
+        tree = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read recipe ({exc})") from exc
+    try:
+        recipe = apply_overrides(Recipe.model_validate(tree), overrides or [])
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid recipe:\n{exc}") from exc
+    root = path.resolve().parent.parent if path.resolve().parent.name == "training" else path.resolve().parent
+    return recipe, root

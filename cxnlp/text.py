@@ -1,0 +1,167 @@
+"""Text normalization, masking of numbers and personal data, and jieba tokenization with offsets.
+
+``normalize`` maps one character to one character (full-width → half-width, traditional →
+simplified, Latin lower-cased, white space and punctuation unified), so an offset into the
+normalized text is an offset into the original: evidence spans point at what the customer wrote.
+Masking (order numbers, phones, URLs, e-mails → placeholders) happens at tokenization time, where
+each placeholder token keeps the span of what it replaced.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
+
+USER_DICT = "userdict.txt"
+
+# Placeholders are ASCII words, which jieba keeps whole, and which no customer text uses.
+PLACEHOLDERS = {"url": "urlx", "email": "emailx", "phone": "phonex", "idnum": "idnumx"}
+
+_MASK_RE = re.compile(
+    r"(?P<url>(?:https?://|www\.)[^\s\u4e00-\u9fff]+)"
+    r"|(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
+    r"|(?P<phone>(?<![\dA-Za-z])(?:1[3-9]\d[\d*]{4}\d{4}|0\d{2,3}-?\d{7,8}|400-?\d{3}-?\d{4})(?!\d))"
+    r"|(?P<idnum>(?<![A-Za-z0-9])(?:[A-Za-z]{1,4}[-_]?)?\d[\d\-]{6,}\d(?![A-Za-z0-9])|\d{5,})"
+)
+_DROP_TOKEN_RE = re.compile(r"^[\s,.;:、\"'()\[\]<>~\-_/\\|*=+^`·…]+$")
+
+_PUNCT_MAP = {
+    "。": ".", "，": ",", "、": ",", "；": ";", "：": ":", "？": "?", "！": "!",
+    "“": '"', "”": '"', "‘": "'", "’": "'", "「": '"', "」": '"', "『": '"', "』": '"',
+    "（": "(", "）": ")", "【": "[", "】": "]", "《": "<", "》": ">", "〈": "<", "〉": ">",
+    "～": "~", "—": "-", "–": "-", "－": "-", "…": ".", "﹏": "_", "\u3000": " ",
+}
+
+
+@lru_cache(maxsize=1)
+def _translation_table() -> dict[int, str]:
+    """One-to-one character map; built on first use so importing the module costs nothing."""
+    import zhconv
+
+    table: dict[int, str] = {}
+    for trad, simp in zhconv.zhconv.getdict("zh-hans").items():
+        if len(trad) == 1 and len(simp) == 1 and trad != simp:
+            table[ord(trad)] = simp
+    for code in range(0xFF01, 0xFF5F):  # full-width ASCII block
+        table[code] = chr(code - 0xFEE0)
+    for src, dst in _PUNCT_MAP.items():
+        table[ord(src)] = dst
+    for code in range(ord("A"), ord("Z") + 1):
+        table[code] = chr(code + 32)
+    for code in range(ord("Ａ"), ord("Ｚ") + 1):
+        table[code] = chr(code - 0xFEE0 + 32)
+    for ws in "\t\n\r\x0b\x0c\xa0\u2002\u2003\u2009\u200b\u3000":
+        table[ord(ws)] = " "
+    return table
+
+
+def normalize(text: str) -> str:
+    """Canonical form of a text, with exactly the same length as the input."""
+    return text.translate(_translation_table())
+
+
+def mask(text: str) -> str:
+    """Normalized text with URLs, e-mails, phone and order/ID numbers replaced by placeholders."""
+    return _MASK_RE.sub(lambda m: PLACEHOLDERS[m.lastgroup or "idnum"], normalize(text))
+
+
+class Token(NamedTuple):
+    term: str
+    start: int
+    end: int
+
+
+def default_cache_dir() -> Path:
+    """A writable folder for jieba's dictionary cache: ``CXNLP_CACHE_DIR``, ``~/.cache/cxnlp``, or the temp dir."""
+    from cxnlp.settings import get_settings
+
+    configured = get_settings().cache_dir
+    for path in ([configured] if configured else []) + [Path.home() / ".cache" / "cxnlp"]:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / f".probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+            return path
+        except OSError:
+            continue
+    return Path(tempfile.gettempdir())
+
+
+def user_dict_path() -> Path:
+    return Path(str(resources.files("cxnlp") / "data" / USER_DICT))
+
+
+def user_dict_sha256() -> str:
+    return hashlib.sha256(user_dict_path().read_bytes()).hexdigest()
+
+
+_JIEBA_LOCK = threading.Lock()
+_JIEBA: dict[str, object] = {}
+
+
+def jieba_tokenizer():  # -> jieba.Tokenizer
+    """The process's one jieba tokenizer with the domain user dictionary, created on first use.
+
+    It is never the global ``jieba.dt``, so the user dictionary does not leak into other code, and its
+    cache file lives in a writable folder (a read-only home never breaks start-up).
+    """
+    tok = _JIEBA.get("tokenizer")
+    if tok is not None:
+        return tok
+    with _JIEBA_LOCK:
+        tok = _JIEBA.get("tokenizer")
+        if tok is None:
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            tok = jieba.Tokenizer()
+            tok.tmp_dir = str(default_cache_dir())
+            tok.initialize()
+            tok.load_userdict(str(user_dict_path()))
+            _JIEBA["tokenizer"] = tok
+    return tok
+
+
+def tokenize_spans(text: str, *, hmm: bool = True) -> list[Token]:
+    """Tokens of a text with offsets into the original text; placeholders stand for masked spans."""
+    tok = jieba_tokenizer()
+    norm = normalize(text)
+    tokens: list[Token] = []
+    pos = 0
+
+    def cut(segment: str, offset: int) -> None:
+        for word, start, end in tok.tokenize(segment, HMM=hmm):
+            if not _DROP_TOKEN_RE.match(word):
+                tokens.append(Token(word, start + offset, end + offset))
+
+    for m in _MASK_RE.finditer(norm):
+        if m.start() > pos:
+            cut(norm[pos:m.start()], pos)
+        tokens.append(Token(PLACEHOLDERS[m.lastgroup or "idnum"], m.start(), m.end()))
+        pos = m.end()
+    if pos < len(norm):
+        cut(norm[pos:], pos)
+    return tokens
+
+
+@dataclass
+class JiebaTokenizer:
+    """Picklable tokenizer for scikit-learn vectorizers: text → list of words (normalized, masked).
+
+    It holds no jieba state of its own: the shared per-process tokenizer is looked up on call, so a
+    pickled model never carries jieba's dictionary or its lock.
+    """
+
+    hmm: bool = True
+
+    def __call__(self, text: str) -> list[str]:
+        return [t.term for t in tokenize_spans(text, hmm=self.hmm)]

@@ -1,0 +1,169 @@
+"""Training and evaluation: data in, a model folder with its card out; a report for any labeled file."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from cxnlp.dataset import LabeledData, read_corpus_labels, read_corpus_sentiment, read_labeled_file
+from cxnlp.errors import DataError
+from cxnlp.model import FeedbackClassifier
+from cxnlp.prediction import predict_texts
+from cxnlp.recipe import Recipe
+from cxnlp.store import LoadedModel, save_model
+from cxnlp.taxonomy import SENTIMENTS
+from cxnlp.text import user_dict_sha256
+
+# Where rows recorded in the ledger come from; the ledger module registers itself here when imported,
+# so training does not import the database layer unless a recipe asks for it.
+LedgerReader = Callable[[float], LabeledData]
+
+
+def load_training_data(recipe: Recipe, root: Path, *, ledger_reader: LedgerReader | None = None) -> LabeledData:
+    """All rows named by the recipe's ``[[data]]`` sources, in recipe order."""
+    data = LabeledData()
+    labeled_corpus_ids: set[str] = set()
+    for source in recipe.data:
+        path = (root / source.path) if source.path else None
+        if source.kind == "labeled":
+            part = read_labeled_file(path, weight=source.weight)
+        elif source.kind == "corpus_labels":
+            part = read_corpus_labels(path, weight=source.weight)
+            from cxnlp.corpus import text_id
+
+            labeled_corpus_ids |= {text_id(t) for t in part.texts}
+        elif source.kind == "corpus_sentiment":
+            part = read_corpus_sentiment(exclude=labeled_corpus_ids, weight=source.weight, limit=source.limit)
+        else:
+            if ledger_reader is None:
+                raise DataError("the recipe asks for ledger data, but no ledger was given (use --with-ledger)")
+            part = ledger_reader(source.weight)
+        data.extend(part)
+    return data
+
+
+def train_model(data: LabeledData, recipe: Recipe, out_dir: Path, *, extra_card: dict[str, Any] | None = None
+                ) -> tuple[LoadedModel, dict[str, Any]]:
+    """Fit a FeedbackClassifier on ``data`` and save it with its card; returns the model and the report."""
+    if len(data) == 0:
+        raise DataError("no usable training rows: " + ("; ".join(data.errors[:5]) or "the data is empty"))
+    start = time.perf_counter()
+    estimator = FeedbackClassifier(**recipe.estimator_params())
+    estimator.fit(data.texts, data.categories, data.sentiments, sample_weight=data.weights)
+    seconds = time.perf_counter() - start
+    report = {**estimator.cv_report_, "warnings": data.warnings(), "bad_rows": len(data.errors),
+              "train_seconds": round(seconds, 1)}
+    card = {
+        "name": recipe.model.name,
+        "version": recipe.model.version,
+        "description": recipe.model.description,
+        "categories": list(estimator.categories_),
+        "sentiments": list(SENTIMENTS),
+        "thresholds": {c: round(float(t), 4) for c, t in zip(estimator.categories_, estimator.thresholds_)},
+        "metrics": {"cross_validation": report},
+        "training_data": {
+            "sha256": data.sha256(), "rows": len(data),
+            "rows_with_categories": sum(c is not None for c in data.categories),
+            "rows_with_sentiment": sum(s is not None for s in data.sentiments),
+            "label_counts": dict(sorted(data.label_counts().items())),
+            "sources": {s: data.sources.count(s) for s in dict.fromkeys(data.sources)},
+        },
+        "user_dict_sha256": user_dict_sha256(),
+        "recipe": recipe.model_dump(),
+        **(extra_card or {}),
+    }
+    card = save_model(estimator, out_dir, card)
+    return LoadedModel(estimator=estimator, card=card, path=out_dir), report
+
+
+def evaluate_model(model: LoadedModel, data: LabeledData) -> dict[str, Any]:
+    """Per-label precision/recall/F1, sentiment accuracy and confusion matrix of ``model`` on ``data``."""
+    preds = predict_texts(model, data.texts, explain=False)
+    report: dict[str, Any] = {"n": len(data), "model_version": model.version, "categories": {}}
+    cat_rows = [i for i, c in enumerate(data.categories) if c is not None]
+    thresholds = model.card.get("thresholds", {})
+    f1s = []
+    for label in model.estimator.categories_:
+        gold = np.array([label in data.categories[i] for i in cat_rows])  # type: ignore[operator]
+        pred = np.array([label in preds[i].categories for i in cat_rows])
+        p, r, f, _ = precision_recall_fscore_support(gold, pred, average="binary", zero_division=0)
+        report["categories"][label] = {"precision": round(float(p), 4), "recall": round(float(r), 4),
+                                       "f1": round(float(f), 4), "support": int(gold.sum()),
+                                       "threshold": thresholds.get(label)}
+        f1s.append(f)
+    report["macro_f1"] = round(float(np.mean(f1s)), 4) if f1s else None
+    sent_rows = [i for i, s in enumerate(data.sentiments) if s is not None]
+    if sent_rows:
+        gold_s = [data.sentiments[i] for i in sent_rows]
+        pred_s = [preds[i].sentiment for i in sent_rows]
+        present = [s for s in SENTIMENTS if s in set(gold_s) | set(pred_s)]
+        report["sentiment"] = {
+            "accuracy": round(float(np.mean([g == p for g, p in zip(gold_s, pred_s)])), 4),
+            "labels": present, "confusion_matrix": confusion_matrix(gold_s, pred_s, labels=present).tolist(),
+            "support": {s: gold_s.count(s) for s in present},
+        }
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The evaluation report as a plain-text table (what `cxnlp train` and `cxnlp evaluate` print)."""
+    lines = [f"{'label':<12}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}{'threshold':>11}"]
+    for label, m in report["categories"].items():
+        t = m.get("threshold")
+        lines.append(f"{label:<12}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}{m['support']:>9}"
+                     f"{(f'{t:.3f}' if t is not None else '-'):>11}")
+    lines.append(f"{'macro F1':<12}{report['macro_f1']:>34.3f}")
+    sent = report.get("sentiment")
+    if sent:
+        lines.append(f"sentiment accuracy {sent['accuracy']:.3f}   confusion (rows gold, columns predicted):")
+        width = max(len(s) for s in sent["labels"]) + 2
+        lines.append(" " * width + "".join(f"{s:>{width}}" for s in sent["labels"]))
+        for s, row in zip(sent["labels"], sent["confusion_matrix"]):
+            lines.append(f"{s:<{width}}" + "".join(f"{v:>{width}}" for v in row))
+    for warning in report.get("warnings", []):
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines)
+
+
+def run_training(*, config: Path | None, data: list[Path], out: Path | None, overrides: list[str],
+                 with_ledger: bool = False) -> tuple[LoadedModel, dict[str, Any], list[str]]:
+    """What `cxnlp train` does: resolve the recipe, gather data, train, save.
+
+    Without ``config`` the recipe is the one stored in the shipped model's card, so an analyst's model
+    is built exactly like the default one, on the analyst's data. ``data`` replaces the recipe's sources.
+    """
+    from cxnlp.recipe import DataSource, Recipe, load_recipe
+    from cxnlp.store import default_model_dir, read_card
+
+    if config is not None:
+        recipe, root = load_recipe(config, overrides)
+    else:
+        card_recipe = read_card(default_model_dir())["recipe"]
+        recipe, root = Recipe.model_validate(card_recipe), Path.cwd()
+        if overrides:
+            from cxnlp.recipe import apply_overrides
+
+            recipe = apply_overrides(recipe, overrides)
+    if data:
+        recipe = recipe.model_copy(update={"data": [DataSource(kind="labeled", path=str(p.resolve()), weight=1.0)
+                                                     for p in data]})
+    if with_ledger and not any(s.kind == "ledger" for s in recipe.data):
+        recipe = recipe.model_copy(update={"data": [*recipe.data, DataSource(kind="ledger", weight=2.0)]})
+    if not data and config is None:
+        raise DataError("nothing to train on: pass --data FILE (your labeled data) or --config RECIPE")
+    ledger_reader = None
+    extra: dict[str, Any] = {}
+    if any(s.kind == "ledger" for s in recipe.data):
+        from cxnlp.ledger.training_data import corrected_training_rows
+
+        ledger_reader = corrected_training_rows
+    training_data = load_training_data(recipe, root, ledger_reader=ledger_reader)
+    if ledger_reader is not None:
+        extra["ledger_corrections"] = training_data.sources.count("ledger")
+    out_dir = out or (root / recipe.output["dir"])
+    model, report = train_model(training_data, recipe, out_dir, extra_card=extra)
+    return model, report, training_data.errors

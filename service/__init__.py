@@ -1,0 +1,1 @@
+"""The cxnlp HTTP service: a thin FastAPI door into the cxnlp library."""

@@ -1,0 +1,29 @@
+"""Liveness, readiness and the model card."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from service.deps import ModelDep
+from service.schemas import Health, ModelCard
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health, summary="The process is alive")
+def healthz(request: Request) -> Health:
+    model = getattr(request.app.state, "model", None)
+    return Health(status="ok" if model else "loading", model_version=model.version if model else None)
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}}, summary="The model is loaded")
+def readyz(request: Request):
+    model = getattr(request.app.state, "model", None)
+    if model is None:
+        return JSONResponse(status_code=503, content=Health(status="loading").model_dump())
+    return Health(status="ok", model_version=model.version)
+
+
+@router.get("/v1/model", response_model=ModelCard, tags=["model"], summary="The loaded model's card")
+def model_card(model: ModelDep) -> ModelCard:
+    return ModelCard.model_validate(model.card)

@@ -1,0 +1,63 @@
+"""`cxnlp serve`: load the model and jieba once, bind the socket, then fork the worker processes.
+
+Forking after the load lets workers share the model's memory pages and start answering at once;
+uvicorn's own ``--workers`` would spawn fresh interpreters that each load everything again.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from cxnlp.settings import get_settings
+from cxnlp.store import load_model
+from cxnlp.text import jieba_tokenizer
+from service.main import create_app
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1) -> None:
+    settings = get_settings()
+    model = load_model(model_dir or settings.model_dir)
+    jieba_tokenizer()
+    app = create_app(model=model, settings=settings)
+    sock = _bind(host, port)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    print(f"cxnlp serving {model.version} on http://{host}:{port} ({workers} worker(s)); docs at /docs", flush=True)
+    if workers <= 1:
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            uvicorn.Server(config).run(sockets=[sock])
+            os._exit(0)
+        children.append(pid)
+
+    def forward(signum, _frame):
+        for child in children:
+            try:
+                os.kill(child, signum)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        try:
+            os.waitpid(child, 0)
+        except ChildProcessError:
+            pass

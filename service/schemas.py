@@ -1,0 +1,54 @@
+"""Pydantic schemas: the HTTP API contract. Result fields mirror ``cxnlp.prediction.Prediction``."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Sentiment = Literal["negative", "neutral", "positive"]
+
+
+class EvidenceSpan(BaseModel):
+    term: str = Field(description="The words as the customer wrote them")
+    start: int = Field(description="Character offset of the first character in the input text")
+    end: int = Field(description="Offset one past the last character")
+
+
+class ClassifyResult(BaseModel):
+    categories: list[str] = Field(description="Assigned categories (may be empty)")
+    category_scores: dict[str, float] = Field(description="Every category → probability 0..1")
+    sentiment: Sentiment | None = Field(description="Overall stance; null when the text could not be classified")
+    sentiment_scores: dict[str, float] = Field(description="negative/neutral/positive → probability, summing to 1")
+    confidence: float = Field(ge=0, le=1, description="Confidence of the weakest decision for this text")
+    needs_review: bool = Field(description="True when a decision is close to its threshold or confidence is low")
+    evidence: dict[str, list[EvidenceSpan]] = Field(description="Per assigned category, the words that pushed it most")
+    model_version: str
+    error: str | None = Field(description="Why this text could not be classified, else null")
+
+
+class ClassifyRequest(BaseModel):
+    texts: list[str] = Field(min_length=1, max_length=1000, description="1 to 1,000 texts, classified in order")
+
+    model_config = {"json_schema_extra": {"examples": [{"texts": ["客服态度特别差，还挂我电话", "等了两个小时没人处理"]}]}}
+
+
+class ClassifyResponse(BaseModel):
+    model_version: str
+    results: list[ClassifyResult]
+
+
+class ModelCard(BaseModel):
+    name: str
+    version: str
+    created: str
+    categories: list[str]
+    sentiments: list[str]
+    thresholds: dict[str, float]
+    metrics: dict[str, Any]
+    training_data: dict[str, Any] = {}
+    library_versions: dict[str, str] = {}
+
+
+class Health(BaseModel):
+    status: Literal["ok", "loading"]
+    model_version: str | None = None
