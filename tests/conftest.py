@@ -1,0 +1,40 @@
+"""Shared fixtures: a small model trained once per test session from the project's labeled data."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cxnlp.dataset import read_labeled_file
+from cxnlp.recipe import load_recipe
+from cxnlp.store import LoadedModel
+from cxnlp.training import train_model
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "data_samples"
+EXAMPLES = SAMPLES / "examples"
+
+
+def small_training_file(tmp_dir: Path, n: int = 900) -> Path:
+    """The first ``n`` rows of the written labeled data, as an analyst's own CSV."""
+    import csv
+
+    src = SAMPLES / "feedback_labeled.csv"
+    out = tmp_dir / "labeled.csv"
+    with src.open(encoding="utf-8-sig", newline="") as fh, out.open("w", encoding="utf-8", newline="") as dst:
+        reader, writer = csv.reader(fh), csv.writer(dst)
+        for i, row in enumerate(reader):
+            if i > n:
+                break
+            writer.writerow(row)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory) -> LoadedModel:
+    tmp = tmp_path_factory.mktemp("small_model")
+    data = read_labeled_file(small_training_file(tmp))
+    recipe, _ = load_recipe(ROOT / "training" / "default.toml",
+                            ["classifier.cv_folds=3", "features.max_features=20000"])
+    model, _ = train_model(data, recipe, tmp / "model")
+    return model
