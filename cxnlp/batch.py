@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from cxnlp.io import AtomicWriter, Row, open_table
 from cxnlp.prediction import RESULT_FIELDS, Prediction, predict_texts
@@ -21,7 +21,15 @@ from cxnlp.store import LoadedModel
 from cxnlp.text import jieba_tokenizer
 
 DEFAULT_CHUNK = 2000
-ResultSink = Callable[[list[Row], list[Prediction], str], None]
+
+
+class ResultSink(Protocol):
+    """Something that keeps results besides the output file (the ledger): one transaction per run."""
+
+    def write(self, rows: list[Row], preds: list[Prediction], text_column: str) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
 ProgressHook = Callable[[int], None]
 
 
@@ -112,8 +120,8 @@ def classify_file(
 ) -> BatchSummary:
     """Classify every row of ``source`` into ``output`` (JSONL on stdout when None); returns a summary.
 
-    ``sink`` sees every chunk's rows and predictions (the ledger records them); it runs before the
-    output is committed, so a failing sink leaves no output file.
+    ``sink`` sees every chunk's rows and predictions (the ledger records them). It commits just before
+    the output file is renamed into place; any failure before that rolls both back.
     """
     summary = BatchSummary()
     start = time.perf_counter()
@@ -124,7 +132,7 @@ def classify_file(
             for rows, preds in classify_rows(model, table.chunks(chunk_size), column, workers=workers):
                 writer.write([output_row(r, p) for r, p in zip(rows, preds)])
                 if sink is not None:
-                    sink(rows, preds, column)
+                    sink.write(rows, preds, column)
                 for p in preds:
                     summary.rows += 1
                     if p.error:
@@ -136,8 +144,12 @@ def classify_file(
                         summary.per_sentiment[p.sentiment] += 1
                 if progress is not None:
                     progress(summary.rows)
+            if sink is not None:
+                sink.commit()
             writer.commit()
         except BaseException:
+            if sink is not None:
+                sink.rollback()
             writer.abort()
             raise
     summary.seconds = time.perf_counter() - start

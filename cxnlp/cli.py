@@ -15,6 +15,8 @@ from cxnlp.errors import CxnlpError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Classify Chinese customer feedback.")
 data_app = typer.Typer(no_args_is_help=True, help="Inspect labeled data.")
 app.add_typer(data_app, name="data")
+ledger_app = typer.Typer(no_args_is_help=True, help="The root-cause ledger (投诉根源台账).")
+app.add_typer(ledger_app, name="ledger")
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
@@ -58,8 +60,7 @@ def classify_cli(
         if ledger:
             from cxnlp.ledger.recording import BatchRecorder
 
-            recorder = BatchRecorder.open(model_version=loaded.version, default_channel=channel)
-            sink = recorder.record_chunk
+            sink = recorder = BatchRecorder.open(source=source, default_channel=channel)
         progress = _progress_printer() if sys.stderr.isatty() else None
         summary = classify_file(loaded, source, output, text_column=text_column,
                                 workers=workers or _auto_workers(source), chunk_size=chunk_size,
@@ -159,6 +160,86 @@ def data_report_cli(
     typer.echo(format_data_report(report))
     if json_out:
         json_out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def _ledger_session():
+    from cxnlp.ledger.db import session_scope
+    from cxnlp.settings import get_settings
+
+    return session_scope(get_settings().ledger_url)
+
+
+def _categories(model: Optional[Path]) -> tuple[str, ...]:
+    """The category set of the model in use (from its card; the model itself is not loaded)."""
+    from cxnlp.settings import get_settings
+    from cxnlp.store import default_model_dir, read_card
+
+    return tuple(read_card(model or get_settings().model_dir or default_model_dir())["categories"])
+
+
+@ledger_app.command("summary")
+def ledger_summary_cli(
+    month: Annotated[str, typer.Option(help="Month as YYYY-MM")],
+    format: Annotated[str, typer.Option(help="table or json")] = "table",
+    model: Annotated[Optional[Path], typer.Option(help="Model folder whose categories are reported")] = None,
+) -> None:
+    """Totals, negative feedback per category/channel/department, month-over-month change, alerts."""
+    from cxnlp.ledger.summary import format_summary, month_summary
+
+    if format not in ("table", "json"):
+        raise typer.BadParameter("format must be table or json")
+    try:
+        with _ledger_session() as session:
+            summary = month_summary(session=session, month=month, categories=_categories(model))
+    except CxnlpError as exc:
+        raise fail(exc) from exc
+    typer.echo(json.dumps(summary, ensure_ascii=False, indent=2) if format == "json" else format_summary(summary))
+
+
+@ledger_app.command("export")
+def ledger_export_cli(
+    month: Annotated[list[str], typer.Option(help="Month(s) as YYYY-MM; one sheet each")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The .xlsx register to write")],
+    model: Annotated[Optional[Path], typer.Option(help="Model folder whose categories are reported")] = None,
+) -> None:
+    """Write the register (台账) as analysts keep it: one sheet per month plus a summary sheet."""
+    from cxnlp.ledger.register import export_register
+
+    try:
+        with _ledger_session() as session:
+            n = export_register(session=session, months=month, path=output, categories=_categories(model))
+    except CxnlpError as exc:
+        raise fail(exc) from exc
+    typer.echo(f"wrote {n} records to {output}", err=True)
+
+
+@app.command("review")
+def review_cli(
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the records to check to this .xlsx")] = None,
+    import_file: Annotated[Optional[Path], typer.Option("--import", help="Apply the corrections in this reviewed .xlsx")] = None,
+    limit: Annotated[int, typer.Option(help="How many records to export")] = 50,
+    reviewer: Annotated[str, typer.Option(help="Name recorded for corrections whose row names no reviewer")] = "analyst",
+    model: Annotated[Optional[Path], typer.Option(help="Model folder whose categories are allowed")] = None,
+) -> None:
+    """Export the least confident ledger records for checking, or import an analyst's corrections."""
+    from cxnlp.ledger.register import export_review, import_review
+
+    if (output is None) == (import_file is None):
+        raise typer.BadParameter("give either -o FILE (export) or --import FILE")
+    try:
+        with _ledger_session() as session:
+            if output is not None:
+                n = export_review(session=session, path=output, limit=limit)
+                typer.echo(f"wrote {n} records to review to {output}", err=True)
+                return
+            result = import_review(session=session, path=import_file, categories=_categories(model),
+                                   default_actor=reviewer)
+    except CxnlpError as exc:
+        raise fail(exc) from exc
+    for err in result.errors:
+        typer.echo(f"bad row: {err}", err=True)
+    typer.echo(f"applied {result.applied} corrections, {result.unchanged} rows unchanged, "
+               f"{len(result.errors)} bad rows", err=True)
 
 
 def main() -> None:

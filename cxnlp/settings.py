@@ -14,6 +14,8 @@ class Settings(BaseSettings):
     """Model folder used by classify and serve; None means the shipped default model."""
     ledger_url: str = "sqlite:///cxnlp_ledger.db"
     """SQLAlchemy URL of the root-cause ledger (SQLite file in the working directory by default)."""
+    ledger_rules: Path | None = None
+    """TOML file with severity rules, departments and deadlines (default: the shipped rules)."""
     api_key: str | None = None
     """When set, every write request to the HTTP service must carry it in ``X-API-Key``."""
     cache_dir: Path | None = None

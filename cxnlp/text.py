@@ -165,3 +165,28 @@ class JiebaTokenizer:
 
     def __call__(self, text: str) -> list[str]:
         return [t.term for t in tokenize_spans(text, hmm=self.hmm)]
+
+
+# Personal data masked before a text is stored (the ledger keeps what customers wrote, minus who they are).
+_PII_RE = re.compile(
+    r"(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
+    r"|(?P<idcard>(?<!\d)\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?!\d))"
+    r"|(?P<bankcard>(?:卡号?|账号|帐号)[:：\s]*\d[\d -]{13,24}\d(?!\d)|(?<!\d)\d{4}(?:[ -]\d{4}){3}(?:[ -]?\d{1,3})?(?!\d))"
+    r"|(?P<mobile>(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d))"
+    r"|(?P<landline>(?<!\d)0\d{2,3}-\d{7,8}(?!\d))"
+)
+
+
+def mask_personal_data(text: str) -> str:
+    """Text with phone, ID-card and bank-card numbers and e-mails partly starred (138****5678)."""
+    def star(m: re.Match[str]) -> str:
+        s, kind = m.group(0), m.lastgroup
+        if kind == "email":
+            name, _, domain = s.partition("@")
+            return name[:1] + "***@" + domain
+        digits = [i for i, ch in enumerate(s) if ch.isdigit() or ch in "Xx"]
+        keep_head, keep_tail = {"mobile": (3, 4), "landline": (4, 2), "idcard": (4, 2), "bankcard": (4, 4)}[kind or "mobile"]
+        hidden = set(digits[keep_head:len(digits) - keep_tail])
+        return "".join("*" if i in hidden else ch for i, ch in enumerate(s))
+
+    return _PII_RE.sub(star, text)

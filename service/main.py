@@ -1,4 +1,5 @@
-"""The FastAPI application: routers, the body-size guard, and the model loaded once in ``lifespan``."""
+"""The FastAPI application: routers, error mapping, the body-size guard, and the model loaded once
+in ``lifespan`` (or handed in by ``cxnlp serve``, which loads it before forking workers)."""
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
@@ -6,10 +7,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerError, ModelError, NotFoundError
 from cxnlp.settings import Settings, get_settings
 from cxnlp.store import LoadedModel, load_model
 from cxnlp.text import jieba_tokenizer
-from service.routes import classify, health
+from service.routes import classify, feedback, health, ledger
+from service.routes import model as model_routes
+
+# Library errors → HTTP statuses (the library itself knows nothing of HTTP).
+ERROR_STATUS = ((NotFoundError, 404), (LedgerError, 409), (DataError, 422), (ConfigError, 500), (ModelError, 500))
 
 
 def create_app(model: LoadedModel | None = None, settings: Settings | None = None) -> FastAPI:
@@ -24,7 +30,8 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
         yield
 
     app = FastAPI(title="cxnlp", version="1.0", lifespan=lifespan,
-                  description="Tags Chinese customer feedback with service dimensions and sentiment.")
+                  description="Tags Chinese customer feedback with service dimensions and sentiment, "
+                              "and keeps the root-cause ledger (投诉根源台账).")
     app.state.model = model
     app.state.settings = settings
 
@@ -36,6 +43,11 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
                 "detail": f"request body is {int(length)} bytes; the limit is {settings.max_body_bytes}"})
         return await call_next(request)
 
-    app.include_router(health.router)
-    app.include_router(classify.router)
+    @app.exception_handler(CxnlpError)
+    async def library_error(_request: Request, exc: CxnlpError):
+        status = next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 500)
+        return JSONResponse(status_code=status, content={"detail": str(exc)})
+
+    for module in (health, classify, model_routes, feedback, ledger):
+        app.include_router(module.router)
     return app

@@ -28,6 +28,16 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _reload_in_background(app) -> None:
+    """SIGHUP in a worker: load the current model folder again and swap it in, off the signal handler."""
+    import threading
+
+    def run() -> None:
+        app.state.model = load_model(app.state.model.path)
+
+    threading.Thread(target=run, daemon=True).start()
+
+
 def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1) -> None:
     settings = get_settings()
     model = load_model(model_dir or settings.model_dir)
@@ -39,10 +49,13 @@ def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1) -> 
     if workers <= 1:
         uvicorn.Server(config).run(sockets=[sock])
         return
+    parent = os.getpid()
+    app.state.prefork_parent = parent
     children = []
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:
+            signal.signal(signal.SIGHUP, lambda *_: _reload_in_background(app))
             uvicorn.Server(config).run(sockets=[sock])
             os._exit(0)
         children.append(pid)
@@ -54,6 +67,7 @@ def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1) -> 
             except ProcessLookupError:
                 pass
 
+    signal.signal(signal.SIGHUP, forward)
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     for child in children:

@@ -1,6 +1,7 @@
 """Pydantic schemas: the HTTP API contract. Result fields mirror ``cxnlp.prediction.Prediction``."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -52,3 +53,82 @@ class ModelCard(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "loading"]
     model_version: str | None = None
+
+
+class FeedbackCreate(BaseModel):
+    text: str = Field(min_length=1, max_length=5000)
+    source_id: str | None = Field(default=None, max_length=200, description="Your ticket or survey id; unique")
+    channel: str | None = Field(default=None, max_length=100)
+    received_at: datetime | None = None
+
+
+class FeedbackUpdate(BaseModel):
+    status: Literal["open", "in_progress", "resolved", "closed"] | None = None
+    root_cause: str | None = None
+    corrected_categories: list[str] | None = None
+    corrected_sentiment: Sentiment | None = None
+    actor: str = Field(default="analyst", max_length=100, description="Who makes the change (kept in the audit trail)")
+
+
+class AuditOut(BaseModel):
+    at: datetime
+    actor: str
+    field: str
+    old: Any = None
+    new: Any = None
+
+
+class FeedbackOut(BaseModel):
+    """A ledger record as the API shows it."""
+
+    model_config = {"from_attributes": True}
+
+    id: int
+    source_id: str
+    channel: str | None
+    received_at: datetime
+    text: str = Field(description="The text with personal data masked")
+    categories: list[str]
+    category_scores: dict[str, float]
+    sentiment: str
+    sentiment_scores: dict[str, float]
+    confidence: float
+    evidence: dict[str, list[EvidenceSpan]]
+    model_version: str
+    severity: str
+    department: str | None
+    due_at: datetime
+    status: str
+    root_cause: str | None
+    corrected_categories: list[str] | None
+    corrected_sentiment: str | None
+    corrected_by: str | None
+    corrected_at: datetime | None
+    effective_categories: list[str]
+    effective_sentiment: str
+    audit: list[AuditOut] = []
+
+
+class CategoryShare(BaseModel):
+    count: int
+    share: float
+
+
+class LedgerSummary(BaseModel):
+    month: str
+    total: int
+    negative: int
+    negative_share: float
+    previous: dict[str, Any]
+    by_category: dict[str, CategoryShare]
+    by_channel: dict[str, CategoryShare]
+    by_department: dict[str, CategoryShare]
+    change: dict[str, Any]
+    top_terms: dict[str, list[str]]
+    overdue: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    status: dict[str, int]
+
+
+class ReloadRequest(BaseModel):
+    model_dir: str | None = Field(default=None, description="Model folder to load (default: the configured one)")

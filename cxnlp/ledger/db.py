@@ -1,0 +1,104 @@
+"""One engine per process and URL; the schema is created and upgraded on first use.
+
+Migrations are a numbered list of functions run in order inside one transaction; the version reached
+is stored in ``cxnlp_schema``. SQLite gets WAL and a busy timeout so that several writers (threads or
+processes) queue instead of failing.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cxnlp.errors import LedgerError
+from cxnlp.ledger.models import Base, SchemaVersion
+
+SCHEMA_VERSION = 1
+
+
+def _v1(conn: Connection) -> None:
+    Base.metadata.create_all(conn)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
+
+_ENGINES: dict[str, Engine] = {}
+_LOCK = threading.Lock()
+
+
+def get_engine(url: str) -> Engine:
+    """The process's engine for ``url``, with the schema brought up to date."""
+    engine = _ENGINES.get(url)
+    if engine is not None:
+        return engine
+    with _LOCK:
+        if url not in _ENGINES:
+            _ENGINES[url] = _create(url)
+    return _ENGINES[url]
+
+
+def _create(url: str) -> Engine:
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised via SQLite tests
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        upgrade(engine)
+    except LedgerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - driver errors vary; the user needs the URL and the reason
+        raise LedgerError(f"cannot open the ledger at {_safe(url)}: {exc}") from exc
+    return engine
+
+
+def upgrade(engine: Engine) -> int:
+    """Run the migrations the database has not seen yet; returns the schema version."""
+    with engine.begin() as conn:
+        if not inspect(conn).has_table(SchemaVersion.__tablename__):
+            SchemaVersion.__table__.create(conn)
+        row = conn.execute(select(SchemaVersion.version).where(SchemaVersion.id == 1)).scalar()
+        current = row or 0
+        if current > SCHEMA_VERSION:
+            raise LedgerError(f"the ledger's schema version {current} is newer than this cxnlp ({SCHEMA_VERSION}): upgrade cxnlp")
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version](conn)
+        if current == 0:
+            conn.execute(SchemaVersion.__table__.insert().values(id=1, version=SCHEMA_VERSION))
+        elif current < SCHEMA_VERSION:
+            conn.execute(SchemaVersion.__table__.update().values(version=SCHEMA_VERSION))
+    return SCHEMA_VERSION
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    factory = sessionmaker(get_engine(url), expire_on_commit=False)
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _safe(url: str) -> str:
+    """The URL without its password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
+    return url

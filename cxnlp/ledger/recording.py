@@ -1,0 +1,113 @@
+"""Recording batch results in the ledger: `cxnlp classify … --ledger`.
+
+All rows of one run go in one transaction, committed just before the output file is renamed into
+place: a run that fails records nothing, and re-running a file records nothing twice (each row's
+source_id comes from its id column, or from the file name, row number and text).
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cxnlp.io import Row
+from cxnlp.ledger.db import get_engine
+from cxnlp.ledger.records import FeedbackIn, record_feedback
+from cxnlp.ledger.rules import LedgerRules
+from cxnlp.prediction import Prediction
+from cxnlp.settings import get_settings
+
+ID_COLUMNS = ("source_id", "id", "ticket_id", "工单编号", "工单号", "编号", "单号", "问卷编号", "session")
+CHANNEL_COLUMNS = ("channel", "渠道", "来源")
+TIME_COLUMNS = ("received_at", "created_at", "date", "time", "日期", "时间", "提交时间", "创建时间")
+
+
+def _first(values: dict[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        value = values.get(name)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def parse_time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    text = str(value).strip().replace("/", "-").replace("T", " ")
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text[:19], fmt)
+        except ValueError:
+            continue
+    return None
+
+
+class BatchRecorder:
+    """A ledger sink for ``classify_file``: ``write`` per chunk, ``commit`` or ``rollback`` at the end."""
+
+    def __init__(self, *, url: str, rules: LedgerRules, source_name: str, default_channel: str | None) -> None:
+        from sqlalchemy.orm import Session
+
+        self.session = Session(get_engine(url), expire_on_commit=False)
+        self.rules = rules
+        self.source_name = source_name
+        self.default_channel = default_channel
+        self.created = 0
+        self.existing = 0
+        self.skipped = 0
+
+    @classmethod
+    def open(cls, *, source: str, default_channel: str | None = None) -> "BatchRecorder":
+        settings = get_settings()
+        return cls(url=settings.ledger_url, rules=LedgerRules.load(settings.ledger_rules),
+                   source_name=Path(source).name if source != "-" else "stdin", default_channel=default_channel)
+
+    def source_id(self, row: Row, text: str) -> str:
+        own = _first(row.values, ID_COLUMNS)
+        if own is not None:
+            return str(own)
+        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+        return f"{self.source_name}:{row.number}:{digest}"
+
+    def write(self, rows: list[Row], preds: list[Prediction], text_column: str) -> None:
+        for row, pred in zip(rows, preds):
+            if pred.error:
+                self.skipped += 1
+                continue
+            text = str(row.values[text_column])
+            item = FeedbackIn(text=text, source_id=self.source_id(row, text),
+                              channel=str(_first(row.values, CHANNEL_COLUMNS) or self.default_channel or "") or None,
+                              received_at=parse_time(_first(row.values, TIME_COLUMNS)))
+            _, created = record_feedback(session=self.session, item=item, prediction=pred, rules=self.rules)
+            self.created += created
+            self.existing += not created
+        self.session.flush()
+
+    def commit(self) -> None:
+        self.session.commit()
+        self.session.close()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def summary_line(self) -> str:
+        return (f"ledger: {self.created} recorded, {self.existing} already there, "
+                f"{self.skipped} not recorded (errors)")
+
+
+def classify_and_record(*, session: Any, model: Any, item: FeedbackIn, rules: LedgerRules,
+                        max_chars: int = 5000) -> tuple[Any, bool]:
+    """Classify one text and record it (POST /v1/feedback); a known source_id returns the first record
+    without classifying again."""
+    from sqlalchemy import select
+
+    from cxnlp.ledger.models import FeedbackRecord
+    from cxnlp.prediction import predict_texts
+
+    existing = session.scalar(select(FeedbackRecord).where(FeedbackRecord.source_id == item.source_id))
+    if existing is not None:
+        return existing, False
+    prediction = predict_texts(model, [item.text], max_chars=max_chars)[0]
+    return record_feedback(session=session, item=item, prediction=prediction, rules=rules)

@@ -1,0 +1,131 @@
+"""Spreadsheets analysts work with: the monthly register (台账) and the review sheet they correct."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cxnlp.errors import CxnlpError, DataError
+from cxnlp.io import open_table
+from cxnlp.ledger.models import FeedbackRecord
+from cxnlp.ledger.records import review_queue, update_record
+from cxnlp.ledger.summary import month_records, month_summary
+from cxnlp.taxonomy import CATEGORY_NAMES_ZH, SENTIMENT_NAMES_ZH, parse_categories, parse_sentiment
+
+REGISTER_COLUMNS = ("编号", "日期", "渠道", "内容", "问题维度", "情感", "严重程度", "责任部门", "整改时限", "状态", "根因说明")
+STATUS_ZH = {"open": "待处理", "in_progress": "处理中", "resolved": "已解决", "closed": "已关闭"}
+REVIEW_COLUMNS = ("id", "source_id", "text", "predicted_categories", "predicted_sentiment", "confidence",
+                  "corrected_categories", "corrected_sentiment", "root_cause", "reviewer")
+_NO_CATEGORY_WORDS = {"none", "无", "[]", "-"}
+
+
+def _save_atomic(wb: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        wb.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def register_row(r: FeedbackRecord) -> list[Any]:
+    cats = "、".join(CATEGORY_NAMES_ZH.get(c, c) for c in r.effective_categories) or "无"
+    return [r.source_id, r.received_at.strftime("%Y-%m-%d %H:%M"), r.channel or "", r.text, cats,
+            SENTIMENT_NAMES_ZH.get(r.effective_sentiment, r.effective_sentiment), r.severity, r.department or "",
+            r.due_at.strftime("%Y-%m-%d %H:%M"), STATUS_ZH.get(r.status, r.status), r.root_cause or ""]
+
+
+def export_register(*, session: Session, months: list[str], path: Path, categories: tuple[str, ...]) -> int:
+    """One sheet per month plus a 汇总 (summary) sheet; returns the number of records written."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    summary_ws = wb.active
+    summary_ws.title = "汇总"
+    summary_ws.append(["月份", "总数", "负面", "问题维度", "负面数", "占负面比例", "上月", "环比", "高频词", "预警"])
+    written = 0
+    for month in months:
+        ws = wb.create_sheet(month)
+        ws.append(list(REGISTER_COLUMNS))
+        for r in month_records(session, month):
+            ws.append(register_row(r))
+            written += 1
+        s = month_summary(session=session, month=month, categories=categories)
+        alerts = {a["category"]: a["message"] for a in s["alerts"]}
+        for c, v in s["by_category"].items():
+            ch = s["change"][c]["change"]
+            summary_ws.append([month, s["total"], s["negative"], CATEGORY_NAMES_ZH.get(c, c), v["count"],
+                               round(v["share"], 4), s["change"][c]["previous"],
+                               "" if ch is None else round(ch, 4), "、".join(s["top_terms"][c]), alerts.get(c, "")])
+        for col, width in zip("ABCDEFGHIJK", (18, 17, 10, 60, 16, 6, 8, 14, 17, 8, 30)):
+            ws.column_dimensions[col].width = width
+    _save_atomic(wb, path)
+    return written
+
+
+def export_review(*, session: Session, path: Path, limit: int) -> int:
+    """The least confident records not yet reviewed, with empty columns for the analyst's corrections."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "review"
+    ws.append(list(REVIEW_COLUMNS))
+    records = review_queue(session=session, limit=limit)
+    for r in records:
+        ws.append([r.id, r.source_id, r.text, "|".join(r.categories), r.sentiment, round(r.confidence, 3),
+                   "", "", r.root_cause or "", ""])
+    ws.column_dimensions["C"].width = 60
+    _save_atomic(wb, path)
+    return len(records)
+
+
+@dataclass
+class ImportResult:
+    applied: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def import_review(*, session: Session, path: Path, categories: tuple[str, ...], default_actor: str = "analyst"
+                  ) -> ImportResult:
+    """Apply the corrections typed into a review sheet; a bad row is reported and the rest applied.
+
+    An empty ``corrected_categories`` cell means "no correction"; write ``none`` (or 无) to say the
+    text has no category.
+    """
+    result = ImportResult()
+    with open_table(path, "text") as table:
+        if "id" not in table.columns:
+            raise DataError(f"{path}: a review sheet needs an 'id' column; columns are: {', '.join(table.columns)}")
+        for row in table.rows:
+            v = row.values
+            changes: dict[str, Any] = {}
+            try:
+                raw_cats = str(v.get("corrected_categories") or "").strip()
+                if raw_cats:
+                    changes["corrected_categories"] = [] if raw_cats.lower() in _NO_CATEGORY_WORDS \
+                        else parse_categories(raw_cats)
+                raw_sent = str(v.get("corrected_sentiment") or "").strip()
+                if raw_sent:
+                    changes["corrected_sentiment"] = parse_sentiment(raw_sent)
+                root = str(v.get("root_cause") or "").strip()
+                if root:
+                    changes["root_cause"] = root
+                if not changes:
+                    result.unchanged += 1
+                    continue
+                with session.begin_nested():
+                    update_record(session=session, record_id=int(v["id"]), changes=changes,
+                                  actor=str(v.get("reviewer") or default_actor), known_categories=categories)
+                result.applied += 1
+            except (CxnlpError, ValueError, TypeError) as exc:
+                result.errors.append(f"{path}: row {row.number}: {exc}")
+    return result

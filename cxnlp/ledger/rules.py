@@ -1,0 +1,73 @@
+"""Severity, responsible department and deadline of a ledger record, from a readable TOML file.
+
+The shipped rules are ``cxnlp/data/ledger_rules.toml``; ``CXNLP_LEDGER_RULES`` points at a
+company's own copy.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cxnlp.errors import ConfigError
+from cxnlp.ledger.models import SEVERITIES
+from cxnlp.text import normalize
+
+NO_CATEGORY = "(none)"
+
+
+@dataclass(frozen=True)
+class SeverityRule:
+    level: str
+    words: tuple[str, ...]
+    min_negative: float
+    min_categories: int
+
+    def matches(self, text: str, categories: list[str], negative: float) -> bool:
+        if any(w in text for w in self.words):
+            return True
+        return negative >= self.min_negative and len(categories) >= self.min_categories
+
+
+@dataclass(frozen=True)
+class LedgerRules:
+    severity: tuple[SeverityRule, ...]
+    due_hours: dict[str, float]
+    departments: dict[str, str]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "LedgerRules":
+        source = path or Path(str(resources.files("cxnlp") / "data" / "ledger_rules.toml"))
+        try:
+            tree: dict[str, Any] = tomllib.loads(Path(source).read_text(encoding="utf-8"))
+            rules = tuple(SeverityRule(level=r["level"], words=tuple(normalize(w) for w in r.get("words", [])),
+                                       min_negative=float(r["min_negative"]), min_categories=int(r["min_categories"]))
+                          for r in tree["severity"])
+            due = {k: float(v) for k, v in tree["due_hours"].items()}
+            departments = dict(tree["departments"])
+        except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: invalid ledger rules ({exc})") from exc
+        unknown = {r.level for r in rules} - set(SEVERITIES)
+        if unknown or set(due) != set(SEVERITIES):
+            raise ConfigError(f"{source}: severity levels must be {', '.join(SEVERITIES)}, each with due_hours")
+        return cls(rules, due, departments)
+
+    def severity_of(self, text: str, categories: list[str], sentiment_scores: dict[str, float]) -> str:
+        norm = normalize(text)
+        negative = float(sentiment_scores.get("negative", 0.0))
+        for rule in self.severity:
+            if rule.matches(norm, categories, negative):
+                return rule.level
+        return SEVERITIES[0]
+
+    def department_of(self, categories: list[str]) -> str | None:
+        for category in self.departments:
+            if category in categories:
+                return self.departments[category]
+        return self.departments.get(NO_CATEGORY)
+
+    def due_at(self, severity: str, received_at: datetime) -> datetime:
+        return received_at + timedelta(hours=self.due_hours[severity])

@@ -1,0 +1,149 @@
+"""The ledger on SQLite (always) and PostgreSQL (where one is reachable on 127.0.0.1:5432)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from cxnlp.errors import LedgerError
+from cxnlp.ledger.db import SCHEMA_VERSION, get_engine
+from cxnlp.ledger.models import FeedbackRecord
+from cxnlp.ledger.records import FeedbackIn, record_feedback, review_queue, update_record
+from cxnlp.ledger.register import REGISTER_COLUMNS, export_register, export_review, import_review
+from cxnlp.ledger.rules import LedgerRules
+from cxnlp.ledger.summary import month_summary
+from cxnlp.ledger.training_data import corrected_training_rows
+from cxnlp.prediction import Prediction
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CATS = ("attitude", "expertise", "process", "speed")
+
+
+def _pg_available() -> str | None:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        with create_engine(PG_URL).connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as exc:  # noqa: BLE001
+        return f"no PostgreSQL at 127.0.0.1:5432 ({type(exc).__name__})"
+    return None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    reason = _pg_available()
+    if reason:
+        pytest.skip(f"PostgreSQL ledger tests skipped: {reason}")
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"create schema {schema}"))
+    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f"drop schema {schema} cascade"))
+
+
+def pred(categories, negative=0.9, confidence=0.9, evidence=None) -> Prediction:
+    return Prediction(categories=list(categories), category_scores={c: 0.9 if c in categories else 0.1 for c in CATS},
+                      sentiment="negative" if negative > 0.5 else "positive",
+                      sentiment_scores={"negative": negative, "neutral": 0.0, "positive": 1 - negative},
+                      confidence=confidence, needs_review=confidence < 0.65,
+                      evidence=evidence or {c: [{"term": "慢", "start": 0, "end": 1}] for c in categories},
+                      model_version="test-1")
+
+
+RULES = LedgerRules.load()
+
+
+def add(session, source_id, text_, categories, when, **kw):
+    return record_feedback(session=session, item=FeedbackIn(text=text_, source_id=source_id, channel=kw.pop("channel", "电话"),
+                                                            received_at=when), prediction=pred(categories, **kw), rules=RULES)
+
+
+def test_schema_carries_its_version(ledger_url):
+    engine = get_engine(ledger_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("select version from cxnlp_schema")).scalar() == SCHEMA_VERSION
+
+
+def test_record_masks_personal_data_and_sets_severity_department_due(ledger_url):
+    with Session(get_engine(ledger_url)) as session:
+        now = datetime(2026, 11, 5, 10, 0)
+        rec, created = add(session, "T-1", "客服态度差，我的电话13912345678，再不处理我就打12315", ["attitude"], now)
+        session.commit()
+        assert created and "13912345678" not in rec.text and "139****5678" in rec.text
+        assert rec.severity == "重大" and rec.due_at == now + timedelta(hours=48)
+        assert rec.department == "客服中心" and rec.status == "open"
+        again, created_again = add(session, "T-1", "whatever", ["speed"], now)
+        assert not created_again and again.id == rec.id
+
+
+def test_status_changes_and_corrections_are_audited(ledger_url):
+    with Session(get_engine(ledger_url)) as session:
+        rec, _ = add(session, "T-2", "等了很久", ["speed"], datetime(2026, 11, 6))
+        update_record(session=session, record_id=rec.id, changes={"status": "in_progress", "root_cause": "排班不足"},
+                      actor="li")
+        update_record(session=session, record_id=rec.id, changes={"corrected_categories": ["speed", "process"]},
+                      actor="wang", known_categories=CATS)
+        with pytest.raises(LedgerError):
+            update_record(session=session, record_id=rec.id, changes={"corrected_categories": ["price"]},
+                          actor="wang", known_categories=CATS)
+        session.commit()
+        assert rec.effective_categories == ["process", "speed"] and rec.corrected_by == "wang"
+        assert [a.field for a in rec.audit] == ["created", "status", "root_cause", "corrected_categories"]
+
+
+def test_month_summary_counts_shares_changes_and_alerts(ledger_url):
+    with Session(get_engine(ledger_url)) as session:
+        for i in range(2):
+            add(session, f"O-{i}", "慢", ["speed"], datetime(2026, 10, 3 + i))
+        for i in range(4):
+            add(session, f"N-s{i}", "慢", ["speed"], datetime(2026, 11, 3 + i), channel="在线")
+        add(session, "N-a", "凶", ["attitude"], datetime(2026, 11, 9))
+        add(session, "N-p", "好", [], datetime(2026, 11, 9), negative=0.1)
+        session.commit()
+        s = month_summary(session=session, month="2026-11", categories=CATS, now=datetime(2026, 12, 30))
+    assert s["total"] == 6 and s["negative"] == 5
+    assert s["by_category"]["speed"] == {"count": 4, "share": 0.8}
+    assert s["change"]["speed"] == {"previous": 2, "current": 4, "change": 1.0}
+    kinds = {(a["category"], a["kind"]) for a in s["alerts"]}
+    assert ("speed", "share") in kinds and ("speed", "growth") in kinds and ("attitude", "growth") not in kinds
+    assert len(s["overdue"]) == 6 and s["top_terms"]["speed"] == ["慢"]
+    assert s["by_channel"]["在线"]["count"] == 4
+
+
+def test_register_and_review_round_trip(ledger_url, tmp_path):
+    with Session(get_engine(ledger_url)) as session:
+        ids = [add(session, f"R-{i}", f"第{i}条反馈", ["speed"], datetime(2026, 11, 1 + i), confidence=0.5 + i / 100)[0].id
+               for i in range(12)]
+        session.commit()
+        n = export_register(session=session, months=["2026-11"], path=tmp_path / "台账.xlsx", categories=CATS)
+        wb = load_workbook(tmp_path / "台账.xlsx")
+        assert n == 12 and wb.sheetnames == ["汇总", "2026-11"]
+        assert tuple(c.value for c in wb["2026-11"][1]) == REGISTER_COLUMNS
+        assert export_review(session=session, path=tmp_path / "review.xlsx", limit=10) == 10
+        wb = load_workbook(tmp_path / "review.xlsx")
+        ws = wb.active
+        ws["G2"], ws["H2"], ws["J2"] = "attitude|speed", "neutral", "zhao"
+        ws["G3"] = "none"
+        ws["G4"] = "no-such-label"
+        wb.save(tmp_path / "review.xlsx")
+        result = import_review(session=session, path=tmp_path / "review.xlsx", categories=CATS)
+        session.commit()
+        assert result.applied == 2 and len(result.errors) == 1 and "row 4" in result.errors[0]
+        first = session.get(FeedbackRecord, ids[0])
+        assert first.effective_categories == ["attitude", "speed"] and first.corrected_by == "zhao"
+        assert session.get(FeedbackRecord, ids[1]).effective_categories == []
+        assert ids[0] not in [r.id for r in review_queue(session=session, limit=50)]
+    rows = corrected_training_rows(2.0, url=ledger_url)
+    assert len(rows) == 2 and rows.categories[0] == ["attitude", "speed"] and rows.sentiments[0] == "neutral"
