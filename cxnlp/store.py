@@ -79,6 +79,7 @@ def save_model(estimator: Any, out_dir: Path, card: dict[str, Any], *, compress:
         card.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
         card.setdefault("library_versions", library_versions())
         _write_text_atomic(out_dir / CARD_FILE, json.dumps(card, ensure_ascii=False, indent=2) + "\n")
+        os.chmod(tmp_model, 0o644)  # mkstemp makes it private; a model folder is meant to be shared
         os.replace(tmp_model, out_dir / MODEL_FILE)
     finally:
         if os.path.exists(tmp_model):
@@ -129,4 +130,5 @@ def _write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)

@@ -1,0 +1,179 @@
+"""The `cxnlp` command end to end, in-process (CliRunner) and, for stdin and the console script, as a
+real subprocess."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+from cxnlp.cli import app
+from tests.conftest import EXAMPLES, ROOT, small_training_file
+
+runner = CliRunner()
+CONTRACT = {"categories", "category_scores", "sentiment", "sentiment_scores", "confidence", "needs_review",
+            "evidence", "model_version", "error"}
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_classify_gbk_csv_keeps_columns_and_marks_empty_rows(tmp_path):
+    out = tmp_path / "out.csv"
+    result = run("classify", EXAMPLES / "tickets_gbk.csv", "-o", out)
+    assert result.exit_code == 0, result.output
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+    assert len(rows) == 12 and set(rows[0]) >= {"工单编号", "日期", "渠道", "投诉内容"} | CONTRACT
+    assert "attitude" in rows[0]["categories"].split("|") and rows[0]["sentiment"] == "negative"
+    assert "speed" in rows[1]["categories"].split("|")
+    empty = rows[9]
+    assert "row 11" in empty["error"] and "empty text" in empty["error"]
+    assert json.loads(rows[0]["sentiment_scores"])["negative"] > 0.5
+    assert "12 rows, 1 errors" in result.stderr
+
+
+def test_classify_xlsx_to_xlsx(tmp_path):
+    out = tmp_path / "out.xlsx"
+    result = run("classify", EXAMPLES / "survey.xlsx", "-o", out)
+    assert result.exit_code == 0, result.output
+    ws = load_workbook(out).active
+    header = [c.value for c in ws[1]]
+    assert header[:4] == ["编号", "门店", "评价", "评分"] and set(header) >= CONTRACT
+    assert ws.max_row == 7
+
+
+def test_classify_jsonl_reports_bad_line_and_goes_on(tmp_path):
+    out = tmp_path / "out.jsonl"
+    result = run("classify", EXAMPLES / "chat.jsonl", "-o", out)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 6
+    assert rows[4]["error"].startswith("row 5: invalid JSON")
+    assert rows[3]["error"] == "row 4: empty text"
+    assert rows[5]["session"] == "C-88126" and rows[5]["error"] is None
+    assert set(rows[0]) >= CONTRACT | {"session", "text"}
+
+
+def test_classify_txt_to_stdout():
+    result = run("classify", EXAMPLES / "reviews.txt")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["text"] for r in rows][:2] == ["酒店前台办理入住很快，房间也干净", "押金退了半个月还没到账"]
+    assert abs(sum(rows[0]["sentiment_scores"].values()) - 1) < 1e-3
+
+
+def test_classify_stdin_through_the_console_script():
+    done = subprocess.run([sys.executable, "-m", "cxnlp", "classify", "-"], input="客服态度特别差，还挂我电话\n",
+                          capture_output=True, text=True, check=True)
+    row = json.loads(done.stdout)
+    assert row["categories"] == ["attitude"] and row["sentiment"] == "negative"
+    assert row["evidence"]["attitude"] and all(
+        "客服态度特别差，还挂我电话"[e["start"]:e["end"]] == e["term"] for e in row["evidence"]["attitude"])
+
+
+def test_unknown_text_column_is_a_clear_error(tmp_path):
+    result = run("classify", EXAMPLES / "tickets_gbk.csv", "--text-column", "nope", "-o", tmp_path / "o.csv")
+    assert result.exit_code == 1 and "工单编号" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_failed_run_leaves_no_output(tmp_path, monkeypatch):
+    import cxnlp.batch as batch
+
+    calls = {"n": 0}
+    original = batch._classify_chunk
+
+    def flaky(model, rows, column):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk on fire")
+        return original(model, rows, column)
+
+    monkeypatch.setattr(batch, "_classify_chunk", flaky)
+    with pytest.raises(RuntimeError):
+        runner.invoke(app, ["classify", str(EXAMPLES / "tickets_gbk.csv"), "-o", str(tmp_path / "o.csv"),
+                            "--chunk-size", "3"], catch_exceptions=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parallel_workers_give_the_same_rows_in_order(tmp_path):
+    src = tmp_path / "in.jsonl"
+    texts = [f"第{i}单 快递三天没到，客服也不回" if i % 2 else f"第{i}次住，前台很热情" for i in range(60)]
+    src.write_text("".join(json.dumps({"n": i, "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)))
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    assert run("classify", src, "-o", one, "--workers", "1", "--chunk-size", "7").exit_code == 0
+    assert run("classify", src, "-o", two, "--workers", "2", "--chunk-size", "7").exit_code == 0
+    assert one.read_text() == two.read_text()
+    assert [json.loads(line)["n"] for line in two.read_text().splitlines()] == list(range(60))
+
+
+def test_train_evaluate_round_trip_with_bad_rows(tmp_path):
+    data = small_training_file(tmp_path, n=600)
+    first_bad = sum(1 for _ in csv.reader(data.open(encoding="utf-8"))) + 1  # spreadsheet row numbers
+    with data.open("a", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["", "speed", "negative", "x", "y"])
+        w.writerow(["态度不错", "attitude", "happy", "x", "y"])
+        w.writerow(["还行", "attitude||speed", "neutral", "x", "y"])
+    out = tmp_path / "mine"
+    result = run("train", "--data", data, "--out", out, "--set", "classifier.cv_folds=3",
+                 "--report-json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert f"row {first_bad}: empty text" in result.stderr
+    assert f"row {first_bad + 1}: unknown sentiment 'happy'" in result.stderr
+    assert f"row {first_bad + 2}: malformed category label" in result.stderr
+    assert "macro F1" in result.stdout
+    card = json.loads((out / "model.json").read_text())
+    assert card["training_data"]["rows"] == first_bad - 2 and set(card["thresholds"]) == set(card["categories"])
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert set(report["categories"]["speed"]) >= {"precision", "recall", "f1", "support", "threshold"}
+    result = run("evaluate", "--model", out, "--data", data, "--json", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "e.json").read_text())["sentiment"]["accuracy"] > 0.5
+    result = run("classify", EXAMPLES / "reviews.txt", "--model", out)
+    assert result.exit_code == 0 and json.loads(result.stdout.splitlines()[0])["model_version"] == card["name"] + "-" + card["version"]
+
+
+def test_rare_label_gets_a_warning(tmp_path):
+    data = small_training_file(tmp_path, n=300)
+    rows = list(csv.reader(data.open(encoding="utf-8")))
+    rows[1][1] = rows[2][1] = rows[3][1] = "refund"
+    rows[4][1] = rows[5][1] = ""
+    csv.writer(data.open("w", encoding="utf-8", newline="")).writerows(rows)
+    result = run("train", "--data", data, "--out", tmp_path / "m", "--set", "classifier.cv_folds=2")
+    assert result.exit_code == 0, result.output
+    assert "label 'refund' has only 3 examples" in result.stdout
+
+
+def test_training_is_deterministic(tmp_path):
+    data = small_training_file(tmp_path, n=400)
+    for name in ("a", "b"):
+        result = run("train", "--data", data, "--out", tmp_path / name, "--set", "classifier.cv_folds=3")
+        assert result.exit_code == 0, result.output
+    cards = [json.loads((tmp_path / n / "model.json").read_text()) for n in ("a", "b")]
+    assert cards[0]["thresholds"] == cards[1]["thresholds"]
+    assert cards[0]["metrics"] == {**cards[1]["metrics"], "cross_validation": {
+        **cards[1]["metrics"]["cross_validation"], "train_seconds": cards[0]["metrics"]["cross_validation"]["train_seconds"]}}
+    assert cards[0]["training_data"]["sha256"] == cards[1]["training_data"]["sha256"]
+
+
+def test_unknown_override_is_refused(tmp_path):
+    result = run("train", "--config", ROOT / "training" / "default.toml", "--set", "classifier.nope=1",
+                 "--out", tmp_path / "m")
+    assert result.exit_code == 1 and "nope" in result.stderr
+
+
+def test_data_report_prints_the_figures():
+    result = run("data", "report", ROOT / "data_samples" / "feedback_labeled.csv")
+    assert result.exit_code == 0, result.output
+    for needle in ("per label", "per sentiment", "per industry", "per channel", "near-duplicate",
+                   "distinct character 4-gram share", "4-character openings"):
+        assert needle in result.stdout

@@ -1,0 +1,191 @@
+"""The HTTP service: in-process with TestClient, and as a real `cxnlp serve` process on 127.0.0.1."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from cxnlp.ledger.models import FeedbackRecord
+from cxnlp.settings import Settings
+from service.main import create_app
+
+
+@pytest.fixture()
+def client(small_model, tmp_path):
+    settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", api_key="s3cret", max_body_bytes=200_000)
+    with TestClient(create_app(model=small_model, settings=settings)) as c:
+        yield c
+
+
+def test_classify_keeps_order_and_flags_bad_texts(client):
+    texts = ["客服态度特别差，还挂我电话", "", "等了两个小时没人处理", "好" * 5001]
+    r = client.post("/v1/classify", json={"texts": texts})
+    assert r.status_code == 200
+    body = r.json()
+    results = body["results"]
+    assert len(results) == 4 and body["model_version"]
+    assert results[1]["error"] == "empty text" and "5000" in results[3]["error"]
+    assert results[0]["error"] is None and results[0]["sentiment"] == "negative"
+    assert set(results[0]["category_scores"]) == set(client.get("/v1/model").json()["categories"])
+
+
+@pytest.mark.parametrize("payload,status", [({"texts": []}, 422), ({"texts": ["a"] * 1001}, 422),
+                                            ({"text": "x"}, 422)])
+def test_classify_rejects_bad_bodies(client, payload, status):
+    r = client.post("/v1/classify", json=payload)
+    assert r.status_code == status and r.json()["detail"]
+
+
+def test_body_over_the_limit_is_413(client):
+    r = client.post("/v1/classify", content=json.dumps({"texts": ["好" * 4000] * 30}),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+
+
+def test_health_ready_model_and_docs(client):
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/readyz").status_code == 200
+    card = client.get("/v1/model").json()
+    assert {"version", "categories", "sentiments", "metrics", "created"} <= set(card)
+    assert "/v1/classify" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_feedback_write_needs_the_api_key(client):
+    assert client.post("/v1/feedback", json={"text": "太慢了"}).status_code == 401
+    assert client.post("/v1/feedback", json={"text": "太慢了"}, headers={"X-API-Key": "wrong"}).status_code == 401
+
+
+def test_feedback_record_retry_patch_and_summary(client):
+    key = {"X-API-Key": "s3cret"}
+    body = {"text": "快递员态度很差，电话13912345678打了也不接", "source_id": "T-100", "channel": "电话",
+            "received_at": "2026-11-05T10:00:00"}
+    first = client.post("/v1/feedback", json=body, headers=key)
+    assert first.status_code == 201
+    record = first.json()
+    assert "13912345678" not in record["text"] and record["status"] == "open"
+    again = client.post("/v1/feedback", json=body, headers=key)
+    assert again.status_code == 200 and again.json()["id"] == record["id"]
+    idem = {"X-API-Key": "s3cret", "Idempotency-Key": "abc"}
+    earlier = {"text": "等了很久", "received_at": "2026-10-30T09:00:00"}
+    a = client.post("/v1/feedback", json=earlier, headers=idem).json()
+    b = client.post("/v1/feedback", json=earlier, headers=idem).json()
+    assert a["id"] == b["id"]
+    patched = client.patch(f"/v1/feedback/{record['id']}", headers=key,
+                           json={"status": "in_progress", "corrected_categories": ["attitude", "speed"], "actor": "li"})
+    assert patched.status_code == 200
+    assert patched.json()["effective_categories"] == ["attitude", "speed"]
+    assert [e["field"] for e in patched.json()["audit"]][-2:] == ["status", "corrected_categories"]
+    bad = client.patch(f"/v1/feedback/{record['id']}", headers=key, json={"corrected_categories": ["price"]})
+    assert bad.status_code == 409 and "price" in bad.json()["detail"]
+    assert client.get("/v1/feedback/999999").status_code == 404
+    summary = client.get("/v1/ledger/summary", params={"month": "2026-11"}).json()
+    assert summary["total"] == 1 and summary["by_category"]["attitude"]["count"] == summary["negative"]
+    assert client.get("/v1/ledger/summary", params={"month": "2026-13"}).status_code == 422
+    assert isinstance(client.get("/v1/review", params={"limit": 5}).json(), list)
+
+
+def test_reload_swaps_the_model(client, small_model):
+    key = {"X-API-Key": "s3cret"}
+    r = client.post("/v1/model/reload", headers=key, json={"model_dir": str(small_model.path)})
+    assert r.status_code == 200 and r.json()["version"] == small_model.card["version"]
+    assert client.post("/v1/model/reload", json={}).status_code == 401
+
+
+# ------------------------------------------------------------------------------- real server
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, tmp_path: Path, *extra: str, workers: int = 1) -> subprocess.Popen:
+    env = {**os.environ, "CXNLP_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.db'}"}
+    env.pop("CXNLP_API_KEY", None)
+    proc = subprocess.Popen([sys.executable, "-m", "cxnlp", "serve", "--port", str(port), "--workers", str(workers),
+                             *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("server did not become ready in 60 s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_real_server_classifies(tmp_path):
+    port = free_port()
+    proc = start_server(port, tmp_path, workers=2)
+    try:
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/classify",
+                       json={"texts": ["客服态度特别差，还挂我电话", "等了两个小时没人处理"]}, timeout=10)
+        results = r.json()["results"]
+        assert "attitude" in results[0]["categories"] and results[0]["sentiment"] == "negative"
+        assert "speed" in results[1]["categories"]
+    finally:
+        stop(proc)
+
+
+def test_concurrent_retries_record_each_feedback_once(tmp_path):
+    """8 clients post 500 feedbacks, each sent twice as a retry: exactly 500 records."""
+    port = free_port()
+    proc = start_server(port, tmp_path, workers=2)
+    items = [{"text": f"第{i}号工单：快递三天没到，客服一直说在催", "source_id": f"S-{i}"} for i in range(500)]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            def send(item):
+                return [http.post("/v1/feedback", json=item).status_code for _ in range(2)]
+            with ThreadPoolExecutor(8) as pool:
+                codes = [c for pair in pool.map(send, items) for c in pair]
+    finally:
+        stop(proc)
+    assert all(c in (200, 201) for c in codes) and codes.count(201) == 500
+    engine = create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(FeedbackRecord)) == 500
+
+
+def test_killed_server_loses_no_acknowledged_write(tmp_path):
+    port = free_port()
+    proc = start_server(port, tmp_path)
+    acknowledged: list[str] = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+        for i in range(2000):
+            if i == 60:
+                proc.kill()  # SIGKILL mid-stream: no clean shutdown
+            try:
+                r = http.post("/v1/feedback", json={"text": f"第{i}次反馈，等太久了", "source_id": f"K-{i}"})
+            except httpx.HTTPError:
+                break
+            if r.status_code == 201:
+                acknowledged.append(f"K-{i}")
+    proc.wait(timeout=10)
+    assert len(acknowledged) >= 50
+    engine = create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    with Session(engine) as session:
+        stored = set(session.scalars(select(FeedbackRecord.source_id)))
+    assert set(acknowledged) <= stored
