@@ -18,7 +18,6 @@ from typing import IO, Any, Protocol
 from cxnlp.io import AtomicWriter, Row, open_table
 from cxnlp.prediction import RESULT_FIELDS, Prediction, predict_texts
 from cxnlp.store import LoadedModel
-from cxnlp.text import jieba_tokenizer
 
 DEFAULT_CHUNK = 2000
 
@@ -92,7 +91,7 @@ def classify_rows(model: LoadedModel, chunks: Iterator[list[Row]], text_column: 
         for rows in chunks:
             yield rows, _classify_chunk(model, rows, text_column)
         return
-    jieba_tokenizer()  # load the dictionary once, before fork
+    model.warm_up()  # segmenter and lookup tables loaded once, before fork
     ctx = mp.get_context("fork")
     pending: list[list[Row]] = []
     with ctx.Pool(workers, initializer=_worker_init, initargs=(model, text_column)) as pool:

@@ -29,9 +29,14 @@ class LabeledData:
     sentiments: list[str | None] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    calibrate: list[bool] = field(default_factory=list)  # rows whose scores set thresholds (real text)
+    polarities: list[str | None] = field(default_factory=list)  # the writer's own rating, where known
     errors: list[str] = field(default_factory=list)  # "file: row N: why"
 
-    def add(self, text: str, cats: list[str] | None, sentiment: str | None, weight: float, source: str) -> None:
+    def add(self, text: str, cats: list[str] | None, sentiment: str | None, weight: float, source: str,
+            calibrate: bool = True, polarity: str | None = None) -> None:
+        self.calibrate.append(calibrate)
+        self.polarities.append(polarity)
         self.texts.append(text)
         self.categories.append(cats)
         self.sentiments.append(sentiment)
@@ -39,7 +44,8 @@ class LabeledData:
         self.sources.append(source)
 
     def extend(self, other: "LabeledData") -> None:
-        for name in ("texts", "categories", "sentiments", "weights", "sources", "errors"):
+        for name in ("texts", "categories", "sentiments", "weights", "sources", "calibrate", "polarities",
+                     "errors"):
             getattr(self, name).extend(getattr(other, name))
 
     def __len__(self) -> int:
@@ -105,7 +111,7 @@ def read_corpus_labels(path: str | Path, *, weight: float = 1.0) -> LabeledData:
             if item is None:
                 raise DataError(f"id {obj['id']!r} is not a TRAIN text of the installed corpus")
             data.add(item.text, parse_categories(obj.get("categories")), parse_sentiment(obj.get("sentiment")),
-                     weight, str(path))
+                     weight, str(path), polarity=item.polarity)
         except (DataError, KeyError, json.JSONDecodeError) as exc:
             data.errors.append(f"{where}: {exc}")
     return data

@@ -3,6 +3,9 @@
 Categories are one logistic regression per label on shared TF-IDF features. Each label's raw scores
 are calibrated (Platt scaling on out-of-fold decision values) and get their own decision threshold,
 the one that maximizes out-of-fold F1; the same cross-validation yields the model card's metrics.
+Sentiment is two heads: polarity (positive vs negative, the mean of a word-block and a character-block
+logistic regression, which held-out tests found more accurate than either alone or one joint model)
+and neutrality (neutral vs not); P(neutral) = q, P(positive) = (1 - q) · p, P(negative) = (1 - q) · (1 - p).
 Rows may lack category labels (texts labeled only for sentiment) or sentiment: each head trains on
 the rows that carry its labels.
 """
@@ -12,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import sparse
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
@@ -19,9 +23,9 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from cxnlp.errors import ConfigError, DataError
-from cxnlp.features import make_features
+from cxnlp.features import feature_index, make_features, word_ngrams
 from cxnlp.taxonomy import SENTIMENTS
-from cxnlp.text import Token, tokenize_spans
+from cxnlp.text import TOKENIZER_BACKENDS, Token, tokenize_spans
 
 
 class FeedbackClassifier(ClassifierMixin, BaseEstimator):
@@ -35,10 +39,12 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         *,
         word_ngram_range: tuple[int, int] = (1, 2),
         char_ngram_range: tuple[int, int] = (1, 3),
+        n_features_log2: int = 20,
         min_df: int = 2,
-        max_features: int | None = None,
         sublinear_tf: bool = True,
         hmm: bool = True,
+        tokenizer: str = "jieba-rs",
+        cue_phrases: bool = True,
         category_C: float = 4.0,
         sentiment_C: float = 4.0,
         class_weight: str | None = "balanced",
@@ -46,13 +52,16 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         min_confidence: float = 0.65,
         evidence_terms: int = 3,
         random_state: int = 0,
+        n_jobs: int = 1,
     ) -> None:
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
+        self.n_features_log2 = n_features_log2
         self.min_df = min_df
-        self.max_features = max_features
         self.sublinear_tf = sublinear_tf
         self.hmm = hmm
+        self.tokenizer = tokenizer
+        self.cue_phrases = cue_phrases
         self.category_C = category_C
         self.sentiment_C = sentiment_C
         self.class_weight = class_weight
@@ -60,18 +69,27 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         self.min_confidence = min_confidence
         self.evidence_terms = evidence_terms
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ fit
     def _check_params(self) -> None:
         for name in ("category_C", "sentiment_C"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not (isinstance(self.n_features_log2, int) and 10 <= self.n_features_log2 <= 24):
+            raise ConfigError(f"n_features_log2 must be an integer within 10..24, got {self.n_features_log2!r}")
+        if not (isinstance(self.min_df, int) and self.min_df >= 1):
+            raise ConfigError(f"min_df must be an integer >= 1, got {self.min_df!r}")
         if not (isinstance(self.cv_folds, int) and self.cv_folds >= 2):
             raise ConfigError(f"cv_folds must be an integer >= 2, got {self.cv_folds!r}")
         if self.class_weight not in (None, "balanced"):
             raise ConfigError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}")
+        if not (isinstance(self.n_jobs, int) and (self.n_jobs >= 1 or self.n_jobs == -1)):
+            raise ConfigError(f"n_jobs must be a positive integer or -1, got {self.n_jobs!r}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"min_confidence must be within 0..1, got {self.min_confidence!r}")
+        if self.tokenizer not in TOKENIZER_BACKENDS:
+            raise ConfigError(f"tokenizer must be one of {', '.join(TOKENIZER_BACKENDS)}, got {self.tokenizer!r}")
         for name in ("word_ngram_range", "char_ngram_range"):
             lo, hi = getattr(self, name)
             if not 1 <= lo <= hi:
@@ -85,11 +103,18 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         *,
         sample_weight: Sequence[float] | None = None,
         labels: Sequence[str] | None = None,
+        calibration_rows: Sequence[bool] | None = None,
+        polarities: Sequence[str | None] | None = None,
     ) -> "FeedbackClassifier":
         """Learn features, per-label classifiers, calibrators, thresholds and the sentiment head.
 
         ``categories[i]`` is None when row i carries no category labels; ``sentiments[i]`` likewise.
         ``labels`` fixes the category set and its order (default: the labels seen, sorted).
+        ``calibration_rows`` marks the rows whose out-of-fold scores set the calibration and the
+        thresholds (default: all): real customer text, when written examples are mixed in, so that the
+        decisions fit the text the model will meet. ``polarities[i]`` ("positive"/"negative"), where
+        known, is the writer's own rating (a review's stars); the polarity head learns from it rather
+        than from the sentiment label, which may say "neutral" for a text its writer rated.
         """
         self._check_params()
         texts = list(X)
@@ -106,70 +131,132 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
 
         self.features_ = make_features(
             word_ngram_range=self.word_ngram_range, char_ngram_range=self.char_ngram_range,
-            min_df=self.min_df, max_features=self.max_features, sublinear_tf=self.sublinear_tf, hmm=self.hmm,
+            n_features_log2=self.n_features_log2, sublinear_tf=self.sublinear_tf, hmm=self.hmm,
+            tokenizer=self.tokenizer, cue_phrases=self.cue_phrases,
         )
-        features = self.features_.fit_transform(texts).tocsr()
-        self.n_word_features_ = len(self.features_.transformer_list[0][1].vocabulary_)
+        full = self.features_.fit_transform(texts).tocsr()
+        # Columns seen in fewer than min_df texts are dropped before the linear fits: they carry
+        # little signal, and the fits then cost the same whatever the hashing width.
+        df = np.bincount(full.indices, minlength=full.shape[1])
+        self.n_columns_ = full.shape[1]
+        self.columns_ = np.flatnonzero(df >= self.min_df)
+        features = full[:, self.columns_]
 
         Xc, wc = features[cat_rows], weight[cat_rows]
         Y = np.array([[label in c for label in self.categories_] for c in categories if c is not None], dtype=int)
-        self._fit_categories(Xc, Y, wc)
+        calib = np.ones(len(texts), dtype=bool) if calibration_rows is None else np.asarray(calibration_rows, bool)
+        self._fit_categories(Xc, Y, wc, calib[cat_rows])
         Xs, ws = features[sent_rows], weight[sent_rows]
         ys = np.array([s for s in sentiments if s is not None])
-        self._fit_sentiment(Xs, ys, ws)
+        pol = list(polarities) if polarities is not None else [None] * len(texts)
+        yp = np.array([p or s for p, s, keep in zip(pol, sentiments, sent_rows) if keep], dtype=object)
+        self._fit_sentiment(Xs, ys, ws, yp)
         return self
 
-    def _linear(self, C: float) -> LogisticRegression:
-        return LogisticRegression(C=C, class_weight=self.class_weight, max_iter=2000, solver="liblinear")
+    def _parallel(self, tasks: list) -> list:
+        """Run independent fits on ``n_jobs`` threads (liblinear releases the GIL while it trains)."""
+        return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fn)(*args) for fn, *args in tasks)
 
-    def _fit_categories(self, X: sparse.csr_matrix, Y: np.ndarray, weight: np.ndarray) -> None:
-        estimators, calibrators, thresholds, report = [], [], [], {}
+    def _fit_categories(self, X: sparse.csr_matrix, Y: np.ndarray, weight: np.ndarray, calib: np.ndarray) -> None:
+        tasks, plan = [], []
         for j, label in enumerate(self.categories_):
             y = Y[:, j]
             if y.sum() < 2 or y.sum() > len(y) - 2:
                 raise DataError(f"category {label!r} needs at least 2 positive and 2 negative examples")
-            oof = np.zeros(len(y))
             folds = StratifiedKFold(n_splits=min(self.cv_folds, int(y.sum())), shuffle=True,
                                     random_state=self.random_state)
             for train, test in folds.split(X, y):
-                est = self._linear(self.category_C).fit(X[train], y[train], sample_weight=weight[train])
-                oof[test] = est.decision_function(X[test])
-            calibrator = LogisticRegression(C=1e4).fit(oof.reshape(-1, 1), y)
-            proba = calibrator.predict_proba(oof.reshape(-1, 1))[:, 1]
+                tasks.append((_fit_scores, self.category_C, self.class_weight, X, y, weight, train, test))
+                plan.append((j, test))
+            tasks.append((_fit_scores, self.category_C, self.class_weight, X, y, weight, None, None))
+            plan.append((j, None))
+        results = self._parallel(tasks)
+        oof = np.zeros(Y.shape, dtype=np.float64)
+        finals: dict[int, tuple[np.ndarray, float]] = {}
+        for (j, test), result in zip(plan, results):
+            if test is None:
+                finals[j] = result
+            else:
+                oof[test, j] = result
+        calibrators, thresholds, report = [], [], {}
+        if Y[calib].sum(axis=0).min() < 2:  # too few calibration rows with some label: use all rows
+            calib = np.ones(len(Y), dtype=bool)
+        for j, label in enumerate(self.categories_):
+            y = Y[calib, j]
+            calibrator = LogisticRegression(C=1e4).fit(oof[calib, j].reshape(-1, 1), y)
+            proba = calibrator.predict_proba(oof[calib, j].reshape(-1, 1))[:, 1]
             threshold = _best_f1_threshold(proba, y)
-            pred = proba >= threshold
-            p, r, f, _ = precision_recall_fscore_support(y, pred, average="binary", zero_division=0)
+            p, r, f, _ = precision_recall_fscore_support(y, proba >= threshold, average="binary", zero_division=0)
             report[label] = {"precision": round(float(p), 4), "recall": round(float(r), 4),
                              "f1": round(float(f), 4), "support": int(y.sum()), "threshold": round(threshold, 4)}
-            estimators.append(self._linear(self.category_C).fit(X, y, sample_weight=weight))
             calibrators.append((float(calibrator.coef_[0, 0]), float(calibrator.intercept_[0])))
             thresholds.append(threshold)
-        self.category_estimators_ = estimators
+        # Only the weights are kept (float32, one column per label): scores are one sparse product.
+        self.category_coef_ = self._expand(np.column_stack([finals[j][0] for j in range(len(self.categories_))]))
+        self.category_intercept_ = np.array([finals[j][1] for j in range(len(self.categories_))], dtype=np.float32)
         self.calibrators_ = np.array(calibrators)
         self.thresholds_ = np.array(thresholds)
         f1s = [v["f1"] for v in report.values()]
         self.cv_report_ = {"folds": self.cv_folds, "n_category_rows": int(len(Y)),
+                           "n_calibration_rows": int(calib.sum()),
                            "categories": report, "macro_f1": round(float(np.mean(f1s)), 4)}
 
-    def _fit_sentiment(self, X: sparse.csr_matrix, y: np.ndarray, weight: np.ndarray) -> None:
+    def _expand(self, coef: np.ndarray) -> sparse.csr_matrix:
+        """Weights over the kept columns → a sparse matrix over all hashed columns (float32)."""
+        coef = np.asarray(coef, dtype=np.float32)
+        rows = np.repeat(self.columns_, coef.shape[1])
+        cols = np.tile(np.arange(coef.shape[1]), len(self.columns_))
+        return sparse.csr_matrix((coef.ravel(), (rows, cols)), shape=(self.n_columns_, coef.shape[1]))
+
+    def _fit_sentiment(self, X: sparse.csr_matrix, y: np.ndarray, weight: np.ndarray, yp: np.ndarray) -> None:
+        """Polarity (two block models, averaged) and neutrality heads; out-of-fold report of the whole."""
+        n_word = int(np.searchsorted(self.columns_, 2 ** self.n_features_log2))  # word block first
+        polar = np.isin(yp, ("negative", "positive"))
+        if polar.sum() < 2 or len(set(yp[polar])) < 2:
+            raise DataError("sentiment needs both positive and negative examples")
         present = [s for s in SENTIMENTS if s in set(y)]
         counts = {s: int((y == s).sum()) for s in present}
         n_splits = min(self.cv_folds, min(counts.values()))
-        oof = np.empty(len(y), dtype=object)
         if n_splits >= 2:
-            folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
-            for train, test in folds.split(X, y):
-                est = self._sentiment_estimator().fit(X[train], y[train], sample_weight=weight[train])
-                oof[test] = est.predict(X[test])
+            oof = np.empty(len(y), dtype=object)
+            folds = list(StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state).split(X, y))
+            heads = self._parallel([(self._fit_sentiment_heads, X[train], y[train], weight[train], yp[train], n_word)
+                                    for train, _ in folds])
+            for (_, test), (W, b) in zip(folds, heads):
+                proba = _sentiment_from_scores((X[test] @ W).toarray() + b)
+                oof[test] = [SENTIMENTS[k] for k in proba.argmax(axis=1)]
             cm = confusion_matrix(y, oof.astype(str), labels=present)
             self.cv_report_["sentiment"] = {
                 "accuracy": round(float((oof == y).mean()), 4), "labels": present,
                 "confusion_matrix": cm.tolist(), "support": counts,
             }
-        self.sentiment_estimator_ = self._sentiment_estimator().fit(X, y, sample_weight=weight)
+        W, self.sentiment_intercept_ = self._fit_sentiment_heads(X, y, weight, yp, n_word)
+        self.sentiment_coef_ = self._expand(W.toarray())
 
-    def _sentiment_estimator(self) -> LogisticRegression:
-        return LogisticRegression(C=self.sentiment_C, max_iter=3000, class_weight=self.class_weight)
+    def _fit_sentiment_heads(self, X: sparse.csr_matrix, y: np.ndarray, weight: np.ndarray, yp: np.ndarray,
+                             n_word: int) -> tuple[sparse.csr_matrix, np.ndarray]:
+        """Weights (kept columns × 3: polarity-word, polarity-char, neutral) and intercepts."""
+        polar = np.isin(yp, ("negative", "positive"))
+        y_pos = (yp[polar] == "positive").astype(int)
+        Xp, wp = X[polar], weight[polar]
+        columns, intercepts = [], []
+        for block in (slice(0, n_word), slice(n_word, X.shape[1])):
+            mask_cols = np.zeros(X.shape[1], dtype=np.float32)
+            mask_cols[block] = 1.0
+            est = LogisticRegression(C=self.sentiment_C, solver="liblinear").fit(
+                Xp @ sparse.diags(mask_cols), y_pos, sample_weight=wp)
+            columns.append(est.coef_[0] * mask_cols)
+            intercepts.append(est.intercept_[0])
+        y_neu = (y == "neutral").astype(int)
+        if 0 < y_neu.sum() < len(y_neu):
+            est = LogisticRegression(C=self.sentiment_C, solver="liblinear").fit(X, y_neu, sample_weight=weight)
+            columns.append(est.coef_[0])
+            intercepts.append(est.intercept_[0])
+        else:  # no neutral examples: the head always says "not neutral"
+            columns.append(np.zeros(X.shape[1]))
+            intercepts.append(-30.0)
+        W = sparse.csr_matrix(np.column_stack(columns).astype(np.float32))
+        return W, np.array(intercepts, dtype=np.float64)
 
     # ------------------------------------------------------------- predict
     def transform(self, X: Sequence[str]) -> sparse.csr_matrix:
@@ -177,16 +264,14 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         return self.features_.transform(list(X)).tocsr()
 
     def _category_proba(self, features: sparse.csr_matrix) -> np.ndarray:
-        scores = np.column_stack([est.decision_function(features) for est in self.category_estimators_])
+        scores = (features @ self.category_coef_).toarray().astype(np.float64) + self.category_intercept_
         a, b = self.calibrators_[:, 0], self.calibrators_[:, 1]
         return 1.0 / (1.0 + np.exp(-(scores * a + b)))
 
     def _sentiment_proba(self, features: sparse.csr_matrix) -> np.ndarray:
-        proba = self.sentiment_estimator_.predict_proba(features)
-        out = np.zeros((features.shape[0], len(SENTIMENTS)))
-        for k, cls in enumerate(self.sentiment_estimator_.classes_):
-            out[:, SENTIMENTS.index(cls)] = proba[:, k]
-        return out
+        """Columns in ``SENTIMENTS`` order: negative, neutral, positive."""
+        z = (features @ self.sentiment_coef_).toarray().astype(np.float64) + self.sentiment_intercept_
+        return _sentiment_from_scores(z)
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         """Calibrated probability of each category (columns in ``categories_`` order)."""
@@ -199,7 +284,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_sentiment_proba(self, X: Sequence[str]) -> np.ndarray:
         """Probabilities of negative, neutral, positive (columns in ``sentiments_`` order)."""
-        check_is_fitted(self, "sentiment_estimator_")
+        check_is_fitted(self, "sentiment_coef_")
         return self._sentiment_proba(self.transform(X))
 
     def predict_sentiment(self, X: Sequence[str]) -> list[str]:
@@ -222,47 +307,54 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
 
     def explain(self, text: str, labels: Sequence[str], features: sparse.csr_matrix | None = None
                 ) -> dict[str, list[Token]]:
-        """For each label, the words of ``text`` that pushed its score up most, with their spans."""
+        """For each label, the words of ``text`` that pushed its score up most, with their spans.
+
+        A word n-gram's push is its TF-IDF value times the label's weight; the text's own n-grams are
+        hashed again to find their columns, so no vocabulary is needed.
+        """
         check_is_fitted(self, "thresholds_")
         if not labels:
             return {}
-        row = (features if features is not None else self.transform([text]))[0]
-        row = row.tocsr()
-        word_vocab = self._word_terms()
-        tokens = tokenize_spans(text, hmm=self.hmm)
+        row = (features if features is not None else self.transform([text]))[0].tocsr()
+        values = dict(zip(row.indices.tolist(), row.data.tolist()))
+        hashing = self.features_.transformer_list[0][1].named_steps["hash"]  # the word block comes first
+        analyzer, n_features = hashing.analyzer, hashing.n_features
+        spans_of: dict[str, list[tuple[int, int]]] = {}
+        for term, start, end in word_ngrams(analyzer.tokens(text), tuple(self.word_ngram_range)):
+            spans_of.setdefault(term, []).append((start, end))
+        terms = list(spans_of)
+        columns = [feature_index(t, n_features) for t in terms]
+        weights = np.array([values.get(c, 0.0) for c in columns])
         out: dict[str, list[Token]] = {}
         for label in labels:
-            coef = self.category_estimators_[self.categories_.index(label)].coef_[0]
-            idx, val = row.indices, row.data
-            in_word = idx < self.n_word_features_
-            idx, contrib = idx[in_word], val[in_word] * coef[idx[in_word]]
-            order = np.argsort(-contrib)
-            spans: list[Token] = []
-            for k in order[: self.evidence_terms]:
+            contrib = weights * self.category_coef_[columns, self.categories_.index(label)].toarray().ravel()
+            found: set[Token] = set()
+            for k in np.argsort(-contrib)[: self.evidence_terms]:
                 if contrib[k] <= 0:
                     break
-                spans.extend(_find_term(word_vocab[idx[k]], tokens, text))
-            out[label] = sorted(set(spans), key=lambda t: t.start)
+                found.update(Token(text[a:b], a, b) for a, b in spans_of[terms[k]])
+            out[label] = sorted(found, key=lambda t: (t.start, t.end))
         return out
 
-    def _word_terms(self) -> np.ndarray:
-        terms = getattr(self, "word_terms_", None)
-        if terms is None:
-            terms = self.features_.transformer_list[0][1].get_feature_names_out()
-            self.word_terms_ = terms
-        return terms
+
+def _fit_scores(C: float, class_weight: str | None, X: sparse.csr_matrix, y: np.ndarray, weight: np.ndarray,
+                train: np.ndarray | None, test: np.ndarray | None):
+    """One binary logistic regression: out-of-fold scores of ``test``, or (weights, intercept) when
+    ``train`` is None (the final fit on all rows)."""
+    est = LogisticRegression(C=C, class_weight=class_weight, max_iter=2000, solver="liblinear")
+    if train is None:
+        est.fit(X, y, sample_weight=weight)
+        return est.coef_[0], float(est.intercept_[0])
+    est.fit(X[train], y[train], sample_weight=weight[train])
+    return est.decision_function(X[test])
 
 
-def _find_term(feature: str, tokens: list[Token], text: str) -> list[Token]:
-    """Spans in ``text`` where the word n-gram ``feature`` ("态度 很差") occurs as consecutive tokens."""
-    parts = feature.split(" ")
-    n = len(parts)
-    found = []
-    for i in range(len(tokens) - n + 1):
-        if all(tokens[i + k].term == parts[k] for k in range(n)):
-            start, end = tokens[i].start, tokens[i + n - 1].end
-            found.append(Token(text[start:end], start, end))
-    return found
+def _sentiment_from_scores(z: np.ndarray) -> np.ndarray:
+    """Heads' raw scores (polarity-word, polarity-char, neutral) → P(negative, neutral, positive)."""
+    sig = 1.0 / (1.0 + np.exp(-z))
+    p_pos = (sig[:, 0] + sig[:, 1]) / 2
+    q = sig[:, 2]
+    return np.column_stack([(1 - q) * (1 - p_pos), q, (1 - q) * p_pos])
 
 
 def _best_f1_threshold(proba: np.ndarray, y: np.ndarray) -> float:

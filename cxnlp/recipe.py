@@ -28,16 +28,20 @@ class DataSource(_Strict):
     kind: Literal["labeled", "corpus_labels", "corpus_sentiment", "ledger"]
     path: str | None = None
     weight: float = Field(gt=0)
+    calibrate: bool = True
+    """Whether these rows' out-of-fold scores set the decision thresholds (true for real customer text)."""
     limit: int | None = None
 
 
 class FeaturesRecipe(_Strict):
     word_ngram_range: tuple[int, int]
     char_ngram_range: tuple[int, int]
+    n_features_log2: int
     min_df: int
-    max_features: int | None = None
     sublinear_tf: bool
     hmm: bool
+    tokenizer: Literal["jieba-rs", "jieba"]
+    cue_phrases: bool
 
 
 class ClassifierRecipe(_Strict):
@@ -48,6 +52,7 @@ class ClassifierRecipe(_Strict):
     min_confidence: float
     evidence_terms: int
     random_state: int
+    n_jobs: int
 
 
 class Recipe(_Strict):

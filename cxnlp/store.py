@@ -35,6 +35,12 @@ class LoadedModel:
     def version(self) -> str:
         return f"{self.card['name']}-{self.card['version']}"
 
+    def warm_up(self) -> None:
+        """Load the segmenter and the model's lazy tables now (before forking workers, before serving)."""
+        from cxnlp.prediction import predict_texts
+
+        predict_texts(self, ["客服态度很好，发货很快"])
+
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()

@@ -42,6 +42,7 @@ def load_training_data(recipe: Recipe, root: Path, *, ledger_reader: LedgerReade
             if ledger_reader is None:
                 raise DataError("the recipe asks for ledger data, but no ledger was given (use --with-ledger)")
             part = ledger_reader(source.weight)
+        part.calibrate = [source.calibrate] * len(part)
         data.extend(part)
     return data
 
@@ -53,7 +54,8 @@ def train_model(data: LabeledData, recipe: Recipe, out_dir: Path, *, extra_card:
         raise DataError("no usable training rows: " + ("; ".join(data.errors[:5]) or "the data is empty"))
     start = time.perf_counter()
     estimator = FeedbackClassifier(**recipe.estimator_params())
-    estimator.fit(data.texts, data.categories, data.sentiments, sample_weight=data.weights)
+    estimator.fit(data.texts, data.categories, data.sentiments, sample_weight=data.weights,
+                  calibration_rows=data.calibrate, polarities=data.polarities)
     seconds = time.perf_counter() - start
     report = {**estimator.cv_report_, "warnings": data.warnings(), "bad_rows": len(data.errors),
               "train_seconds": round(seconds, 1)}

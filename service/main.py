@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerError, ModelError, NotFoundError
 from cxnlp.settings import Settings, get_settings
 from cxnlp.store import LoadedModel, load_model
-from cxnlp.text import jieba_tokenizer
 from service.routes import classify, feedback, health, ledger
 from service.routes import model as model_routes
 
@@ -26,7 +25,7 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
     async def lifespan(app: FastAPI):
         if getattr(app.state, "model", None) is None:
             app.state.model = load_model(settings.model_dir)
-            jieba_tokenizer()
+            app.state.model.warm_up()
         yield
 
     app = FastAPI(title="cxnlp", version="1.0", lifespan=lifespan,

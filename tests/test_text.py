@@ -38,8 +38,9 @@ def test_token_spans_point_into_the_original_text():
             assert normalize(raw[tok.start:tok.end]) == tok.term
 
 
-def test_user_dictionary_keeps_domain_words_whole():
-    words = JiebaTokenizer()("打了三次电话转人工，客服一直踢皮球，工单也没人跟进")
+@pytest.mark.parametrize("backend", ["jieba-rs", "jieba"])
+def test_user_dictionary_keeps_domain_words_whole(backend):
+    words = JiebaTokenizer(backend=backend)("打了三次电话转人工，客服一直踢皮球，工单也没人跟进")
     assert {"转人工", "踢皮球", "工单"} <= set(words)
 
 
@@ -88,3 +89,8 @@ def test_jieba_is_initialized_once_across_threads(monkeypatch):
         results = list(pool.map(JiebaTokenizer(), ["客服态度很差"] * 16))
     assert len({id(t) for t in tokenizers}) == 1
     assert all(r == results[0] for r in results)
+
+
+def test_both_backends_segment_alike():
+    text_ = "前台小姐态度很好，办理入住很快，就是房间隔音差，退押金等了半小时"
+    assert JiebaTokenizer(backend="jieba-rs")(text_) == JiebaTokenizer(backend="jieba")(text_)
