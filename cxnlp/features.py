@@ -1,88 +1,17 @@
 """Feature extraction: word n-grams over jieba tokens (plus curated cue phrases) and character
 n-grams, each block hashed, then TF-IDF weighted.
 
-Hashing keeps no vocabulary: the model is small, counting runs in compiled code, and evidence needs
-no reverse vocabulary, because the terms of a text can be hashed again to find their columns
-(``feature_index``).
+Hashing keeps no vocabulary: the model is small, and evidence needs no reverse vocabulary, because
+the terms of a text can be hashed again to find their columns. This is the training-time form; the
+prediction-time twin that needs no scikit-learn is ``cxnlp.runtime.HashedTfidfBlock``.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.utils import murmurhash3_32
 
-from cxnlp.text import Token, mask, normalize, tokenize_spans
-
-WORD_BLOCK, CHAR_BLOCK = "word", "char"
-CUE_PREFIX = "\x02cue:"
-
-
-def load_cue_phrases() -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The shipped cue phrases per category (``cxnlp/data/cue_phrases.toml``), normalized."""
-    import tomllib
-    from importlib import resources
-
-    tree = tomllib.loads((resources.files("cxnlp") / "data" / "cue_phrases.toml").read_text(encoding="utf-8"))
-    return tuple((label, tuple(normalize(p) for p in phrases)) for label, phrases in tree.items())
-
-
-def word_ngrams(tokens: list[Token], ngram_range: tuple[int, int]) -> list[tuple[str, int, int]]:
-    """Word n-grams of a token list as (feature, start, end); an n-gram's words are joined by a space."""
-    lo, hi = ngram_range
-    terms = [t.term for t in tokens]
-    out = []
-    for n in range(lo, hi + 1):
-        for i in range(len(tokens) - n + 1):
-            out.append((" ".join(terms[i:i + n]) if n > 1 else terms[i], tokens[i].start, tokens[i + n - 1].end))
-    return out
-
-
-@dataclass
-class WordAnalyzer:
-    """Text → word n-grams over jieba tokens, plus one ``cue:<category>`` feature per cue phrase found.
-
-    Picklable and stateless: the segmenter is the per-process one from ``cxnlp.text``.
-    """
-
-    ngram_range: tuple[int, int] = (1, 2)
-    hmm: bool = True
-    tokenizer: str = "jieba-rs"
-    cues: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-    def tokens(self, text: str) -> list[Token]:
-        return tokenize_spans(text, hmm=self.hmm, backend=self.tokenizer)
-
-    def __call__(self, text: str) -> list[str]:
-        feats = [f for f, _, _ in word_ngrams(self.tokens(text), tuple(self.ngram_range))]
-        if self.cues:
-            norm = normalize(text)
-            for label, phrases in self.cues:
-                feats.extend(CUE_PREFIX + label for p in phrases if p in norm)
-        return feats
-
-
-@dataclass
-class CharAnalyzer:
-    """Text → character n-grams of the normalized, masked text (white space dropped)."""
-
-    ngram_range: tuple[int, int] = (1, 3)
-
-    def __call__(self, text: str) -> list[str]:
-        masked = mask(text).replace(" ", "")
-        lo, hi = self.ngram_range
-        feats: list[str] = []
-        for n in range(lo, hi + 1):
-            feats.extend(masked[i:i + n] for i in range(len(masked) - n + 1))
-        return feats
-
-
-def feature_index(feature: str, n_features: int) -> int:
-    """The column HashingVectorizer gives ``feature`` (murmurhash3, seed 0, no alternating sign)."""
-    return abs(murmurhash3_32(feature, seed=0)) % n_features
-
+from cxnlp.analyzers import CHAR_BLOCK, WORD_BLOCK, CharAnalyzer, WordAnalyzer, load_cue_phrases
 
 def _hashed_tfidf(analyzer, n_features_log2: int, sublinear_tf: bool) -> Pipeline:
     return Pipeline([

@@ -23,9 +23,10 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from cxnlp.errors import ConfigError, DataError
-from cxnlp.features import feature_index, make_features, word_ngrams
+from cxnlp.features import make_features
+from cxnlp.runtime import CompiledClassifier, HashedTfidfBlock, sentiment_from_scores
 from cxnlp.taxonomy import SENTIMENTS
-from cxnlp.text import TOKENIZER_BACKENDS, Token, tokenize_spans
+from cxnlp.text import TOKENIZER_BACKENDS, Token
 
 
 class FeedbackClassifier(ClassifierMixin, BaseEstimator):
@@ -151,6 +152,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         pol = list(polarities) if polarities is not None else [None] * len(texts)
         yp = np.array([p or s for p, s, keep in zip(pol, sentiments, sent_rows) if keep], dtype=object)
         self._fit_sentiment(Xs, ys, ws, yp)
+        self._compile()
         return self
 
     def _parallel(self, tasks: list) -> list:
@@ -223,7 +225,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
             heads = self._parallel([(self._fit_sentiment_heads, X[train], y[train], weight[train], yp[train], n_word)
                                     for train, _ in folds])
             for (_, test), (W, b) in zip(folds, heads):
-                proba = _sentiment_from_scores((X[test] @ W).toarray() + b)
+                proba = sentiment_from_scores((X[test] @ W).toarray() + b)
                 oof[test] = [SENTIMENTS[k] for k in proba.argmax(axis=1)]
             cm = confusion_matrix(y, oof.astype(str), labels=present)
             self.cv_report_["sentiment"] = {
@@ -259,82 +261,50 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         return W, np.array(intercepts, dtype=np.float64)
 
     # ------------------------------------------------------------- predict
+    def _compile(self) -> None:
+        """Freeze what prediction needs into ``compiled_`` (no scikit-learn objects inside)."""
+        word_pipe, char_pipe = (self.features_.transformer_list[k][1] for k in (0, 1))
+
+        def block(pipe) -> HashedTfidfBlock:
+            hashing = pipe.named_steps["hash"]
+            return HashedTfidfBlock(analyzer=hashing.analyzer, n_features=hashing.n_features,
+                                    idf=pipe.named_steps["tfidf"].idf_.astype(np.float32),
+                                    sublinear_tf=self.sublinear_tf)
+
+        self.compiled_ = CompiledClassifier(
+            word=block(word_pipe), char=block(char_pipe), categories_=self.categories_,
+            thresholds_=self.thresholds_, calibrators_=self.calibrators_, category_coef_=self.category_coef_,
+            category_intercept_=self.category_intercept_, sentiment_coef_=self.sentiment_coef_,
+            sentiment_intercept_=self.sentiment_intercept_, word_ngram_range=tuple(self.word_ngram_range),
+            min_confidence=self.min_confidence, evidence_terms=self.evidence_terms,
+        )
+
     def transform(self, X: Sequence[str]) -> sparse.csr_matrix:
-        check_is_fitted(self, "features_")
-        return self.features_.transform(list(X)).tocsr()
-
-    def _category_proba(self, features: sparse.csr_matrix) -> np.ndarray:
-        scores = (features @ self.category_coef_).toarray().astype(np.float64) + self.category_intercept_
-        a, b = self.calibrators_[:, 0], self.calibrators_[:, 1]
-        return 1.0 / (1.0 + np.exp(-(scores * a + b)))
-
-    def _sentiment_proba(self, features: sparse.csr_matrix) -> np.ndarray:
-        """Columns in ``SENTIMENTS`` order: negative, neutral, positive."""
-        z = (features @ self.sentiment_coef_).toarray().astype(np.float64) + self.sentiment_intercept_
-        return _sentiment_from_scores(z)
+        check_is_fitted(self, "compiled_")
+        return self.compiled_.transform(list(X))
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         """Calibrated probability of each category (columns in ``categories_`` order)."""
-        check_is_fitted(self, "thresholds_")
-        return self._category_proba(self.transform(X))
+        check_is_fitted(self, "compiled_")
+        return self.compiled_.predict_proba(list(X))
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
         """Indicator matrix of assigned categories (probability ≥ the label's threshold)."""
-        return (self.predict_proba(X) >= self.thresholds_).astype(int)
+        check_is_fitted(self, "compiled_")
+        return self.compiled_.predict(list(X))
 
     def predict_sentiment_proba(self, X: Sequence[str]) -> np.ndarray:
         """Probabilities of negative, neutral, positive (columns in ``sentiments_`` order)."""
-        check_is_fitted(self, "sentiment_coef_")
-        return self._sentiment_proba(self.transform(X))
+        check_is_fitted(self, "compiled_")
+        return self.compiled_.predict_sentiment_proba(list(X))
 
     def predict_sentiment(self, X: Sequence[str]) -> list[str]:
         return [SENTIMENTS[i] for i in self.predict_sentiment_proba(X).argmax(axis=1)]
 
-    def score_texts(self, X: Sequence[str]) -> tuple[np.ndarray, np.ndarray, sparse.csr_matrix]:
-        """Category and sentiment probabilities from one featurization, plus the features for ``explain``."""
-        check_is_fitted(self, "thresholds_")
-        features = self.transform(X)
-        return self._category_proba(features), self._sentiment_proba(features), features
-
-    def confidence(self, category_proba: np.ndarray, sentiment_proba: np.ndarray) -> np.ndarray:
-        """0.5 at a decision threshold, 1.0 at certainty; the weakest decision of a text counts."""
-        check_is_fitted(self, "thresholds_")
-        t = self.thresholds_
-        distance = np.where(category_proba >= t, (category_proba - t) / np.maximum(1 - t, 1e-9),
-                            (t - category_proba) / np.maximum(t, 1e-9))
-        category_conf = 0.5 + 0.5 * np.clip(distance, 0, 1)
-        return np.minimum(category_conf.min(axis=1), sentiment_proba.max(axis=1))
-
-    def explain(self, text: str, labels: Sequence[str], features: sparse.csr_matrix | None = None
-                ) -> dict[str, list[Token]]:
-        """For each label, the words of ``text`` that pushed its score up most, with their spans.
-
-        A word n-gram's push is its TF-IDF value times the label's weight; the text's own n-grams are
-        hashed again to find their columns, so no vocabulary is needed.
-        """
-        check_is_fitted(self, "thresholds_")
-        if not labels:
-            return {}
-        row = (features if features is not None else self.transform([text]))[0].tocsr()
-        values = dict(zip(row.indices.tolist(), row.data.tolist()))
-        hashing = self.features_.transformer_list[0][1].named_steps["hash"]  # the word block comes first
-        analyzer, n_features = hashing.analyzer, hashing.n_features
-        spans_of: dict[str, list[tuple[int, int]]] = {}
-        for term, start, end in word_ngrams(analyzer.tokens(text), tuple(self.word_ngram_range)):
-            spans_of.setdefault(term, []).append((start, end))
-        terms = list(spans_of)
-        columns = [feature_index(t, n_features) for t in terms]
-        weights = np.array([values.get(c, 0.0) for c in columns])
-        out: dict[str, list[Token]] = {}
-        for label in labels:
-            contrib = weights * self.category_coef_[columns, self.categories_.index(label)].toarray().ravel()
-            found: set[Token] = set()
-            for k in np.argsort(-contrib)[: self.evidence_terms]:
-                if contrib[k] <= 0:
-                    break
-                found.update(Token(text[a:b], a, b) for a, b in spans_of[terms[k]])
-            out[label] = sorted(found, key=lambda t: (t.start, t.end))
-        return out
+    def explain(self, text: str, labels: Sequence[str]) -> dict[str, list[Token]]:
+        """For each label, the words of ``text`` that pushed its score up most, with their spans."""
+        check_is_fitted(self, "compiled_")
+        return self.compiled_.explain(text, labels)
 
 
 def _fit_scores(C: float, class_weight: str | None, X: sparse.csr_matrix, y: np.ndarray, weight: np.ndarray,
@@ -347,14 +317,6 @@ def _fit_scores(C: float, class_weight: str | None, X: sparse.csr_matrix, y: np.
         return est.coef_[0], float(est.intercept_[0])
     est.fit(X[train], y[train], sample_weight=weight[train])
     return est.decision_function(X[test])
-
-
-def _sentiment_from_scores(z: np.ndarray) -> np.ndarray:
-    """Heads' raw scores (polarity-word, polarity-char, neutral) → P(negative, neutral, positive)."""
-    sig = 1.0 / (1.0 + np.exp(-z))
-    p_pos = (sig[:, 0] + sig[:, 1]) / 2
-    q = sig[:, 2]
-    return np.column_stack([(1 - q) * (1 - p_pos), q, (1 - q) * p_pos])
 
 
 def _best_f1_threshold(proba: np.ndarray, y: np.ndarray) -> float:

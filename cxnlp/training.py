@@ -78,8 +78,8 @@ def train_model(data: LabeledData, recipe: Recipe, out_dir: Path, *, extra_card:
         "recipe": recipe.model_dump(),
         **(extra_card or {}),
     }
-    card = save_model(estimator, out_dir, card)
-    return LoadedModel(estimator=estimator, card=card, path=out_dir), report
+    card = save_model(estimator.compiled_, out_dir, card)  # what prediction needs; no scikit-learn inside
+    return LoadedModel(estimator=estimator.compiled_, card=card, path=out_dir), report
 
 
 def evaluate_model(model: LoadedModel, data: LabeledData) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def _card(est):
 
 def test_save_load_gives_identical_probabilities(tmp_path):
     est = small().fit(TEXTS, CATS, SENTS)
-    save_model(est, tmp_path, _card(est))
+    save_model(est.compiled_, tmp_path, _card(est))
     loaded = load_model(tmp_path)
     np.testing.assert_array_equal(loaded.estimator.predict_proba(TEXTS), est.predict_proba(TEXTS))
     card = json.loads((tmp_path / CARD_FILE).read_text())
@@ -84,7 +84,7 @@ def test_save_load_gives_identical_probabilities(tmp_path):
 
 def test_damaged_model_file_is_refused(tmp_path):
     est = small().fit(TEXTS, CATS, SENTS)
-    save_model(est, tmp_path, _card(est))
+    save_model(est.compiled_, tmp_path, _card(est))
     with (tmp_path / MODEL_FILE).open("ab") as fh:
         fh.write(b"garbage")
     with pytest.raises(ModelError, match="sha256"):
@@ -99,10 +99,31 @@ def test_card_without_required_fields_is_refused(tmp_path):
 
 def test_scikit_learn_version_mismatch_warns_not_crashes(tmp_path):
     est = small().fit(TEXTS, CATS, SENTS)
-    card = save_model(est, tmp_path, {**_card(est), "library_versions": {"scikit-learn": "0.0.1"}})
+    card = save_model(est.compiled_, tmp_path, {**_card(est), "library_versions": {"scikit-learn": "0.0.1"}})
     assert card["library_versions"]["scikit-learn"] == "0.0.1"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         loaded = load_model(tmp_path)
     assert any("scikit-learn 0.0.1" in str(w.message) for w in caught)
     assert loaded.estimator.predict(["客服很凶"]).shape == (1, 2)
+
+
+def test_compiled_features_match_scikit_learn():
+    """The prediction-time featurizer (numpy + mmh3) reproduces the training-time one (scikit-learn)."""
+    est = small().fit(TEXTS, CATS, SENTS)
+    texts = TEXTS[:12] + ["", "订单2025110312345678退款三天没到🙄", "態度很差！！！"]
+    np.testing.assert_allclose(est.features_.transform(texts).toarray(), est.compiled_.transform(texts).toarray(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_loading_a_model_does_not_import_scikit_learn(tmp_path):
+    import subprocess
+    import sys
+
+    est = small().fit(TEXTS, CATS, SENTS)
+    save_model(est.compiled_, tmp_path, _card(est))
+    code = ("import sys; from cxnlp.store import load_model; from cxnlp.prediction import predict_texts; "
+            f"m = load_model({str(tmp_path)!r}); predict_texts(m, ['客服态度很差']); "
+            "print('sklearn' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
