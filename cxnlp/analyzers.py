@@ -51,7 +51,11 @@ class WordAnalyzer:
         return tokenize_spans(text, hmm=self.hmm, backend=self.tokenizer)
 
     def __call__(self, text: str) -> list[str]:
-        feats = [f for f, _, _ in word_ngrams(self.tokens(text), tuple(self.ngram_range))]
+        return self.features(text, self.tokens(text))
+
+    def features(self, text: str, tokens: list[Token]) -> list[str]:
+        """Features of ``text`` from its tokens (so a caller that keeps the tokens segments once)."""
+        feats = [f for f, _, _ in word_ngrams(tokens, tuple(self.ngram_range))]
         if self.cues:
             norm = normalize(text)
             for label, phrases in self.cues:

@@ -35,7 +35,7 @@ def _model(path: Optional[Path]):
 
 def _auto_workers(source: str) -> int:
     """Two processes pay off only when there is enough text to amortize the pool's start-up."""
-    if source == "-" or not Path(source).exists() or Path(source).stat().st_size < 2_000_000:
+    if source == "-" or not Path(source).exists() or Path(source).stat().st_size < 300_000:
         return 1
     return max(1, min(os.cpu_count() or 1, 8))
 

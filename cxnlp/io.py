@@ -12,6 +12,8 @@ import codecs
 import csv
 import io
 import json
+
+import orjson
 import os
 import sys
 import tempfile
@@ -27,6 +29,11 @@ TEXT_COLUMN_CANDIDATES = ("text", "内容", "反馈内容", "意见", "投诉内
 SUPPORTED_INPUTS = (".csv", ".tsv", ".xlsx", ".jsonl", ".txt")
 SUPPORTED_OUTPUTS = (".csv", ".tsv", ".xlsx", ".jsonl")
 csv.field_size_limit(sys.maxsize)
+
+
+def dumps(value: Any) -> str:
+    """JSON text of a value, non-ASCII kept as is (orjson: several times faster than json on hot paths)."""
+    return orjson.dumps(value, default=str).decode("utf-8")
 
 
 @dataclass
@@ -214,10 +221,13 @@ def _open_jsonl(fh: IO[bytes], source: str) -> Table:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield Row(number, {}, f"invalid JSON: {exc.msg} at column {exc.colno}")
-                continue
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                try:  # the standard parser accepts a little more (NaN) and says where a problem is
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield Row(number, {}, f"invalid JSON: {exc.msg} at column {exc.colno}")
+                    continue
             if not isinstance(obj, dict):
                 yield Row(number, {"value": obj}, "a JSONL line must be an object")
                 continue
@@ -252,7 +262,7 @@ def cell_value(value: Any) -> Any:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "|".join(value)
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
+        return dumps(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
@@ -306,13 +316,13 @@ class AtomicWriter:
             self._open(list(seen))
         assert self.columns is not None
         if self.kind == ".jsonl":
-            self._fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))  # type: ignore[union-attr]
+            self._fh.write("".join(dumps(r) + "\n" for r in rows))  # type: ignore[union-attr]
             return
         for r in rows:
             extra = {k: v for k, v in r.items() if k not in self.columns}
             cells = [cell_value(r.get(c, "")) for c in self.columns]
             if extra:  # a later JSONL row with keys the first rows lacked: keep them, never drop
-                cells.append(json.dumps(extra, ensure_ascii=False, default=str))
+                cells.append(dumps(extra))
             if self._ws is not None:
                 self._ws.append([_xlsx_safe(c) for c in cells])
             else:

@@ -6,7 +6,7 @@ records, so every door into the library produces the same fields the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cxnlp.taxonomy import SENTIMENTS
@@ -35,7 +35,11 @@ class Prediction:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The contract fields as a plain dict (shallow: built per row on hot paths, so no deep copy)."""
+        return {"categories": self.categories, "category_scores": self.category_scores,
+                "sentiment": self.sentiment, "sentiment_scores": self.sentiment_scores,
+                "confidence": self.confidence, "needs_review": self.needs_review, "evidence": self.evidence,
+                "model_version": self.model_version, "error": self.error}
 
 
 def text_problem(text: object, max_chars: int = MAX_TEXT_CHARS) -> str | None:
@@ -62,14 +66,15 @@ def predict_texts(model: "LoadedModel", texts: Sequence[object], *, explain: boo
         return results
     est = model.estimator
     good_texts = [str(texts[i]) for i in good]
-    cat_p, sent_p, features = est.score_texts(good_texts)
+    scores = est.score_texts(good_texts)
+    cat_p, sent_p = scores.category, scores.sentiment
     conf = est.confidence(cat_p, sent_p)
     labels = est.categories_
     for k, i in enumerate(good):
         assigned = [label for j, label in enumerate(labels) if cat_p[k, j] >= est.thresholds_[j]]
         evidence = {}
         if explain and assigned:
-            spans = est.explain(good_texts[k], assigned, features[k])
+            spans = est.explain(good_texts[k], assigned, scores.features[k], scores.tokens[k])
             evidence = {label: [t._asdict() for t in spans[label]] for label in assigned}
         results[i] = Prediction(
             categories=assigned,

@@ -9,7 +9,7 @@ these at the end of ``fit`` and predicts through it, so there is one prediction 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 
 import mmh3
@@ -40,24 +40,37 @@ class HashedTfidfBlock:
     sublinear_tf: bool
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        feats = [self.analyzer(t) for t in texts]
-        lengths = np.fromiter(map(len, feats), dtype=np.int64, count=len(feats))
+        return self.transform_features([self.analyzer(t) for t in texts])
+
+    def transform_features(self, feats: list[list[str]]) -> sparse.csr_matrix:
+        """Rows from each text's feature strings (the analyzer's output)."""
+        n_docs = len(feats)
+        indptr = np.zeros(n_docs + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, feats), dtype=np.int64, count=n_docs), out=indptr[1:])
         hashes = np.fromiter(chain.from_iterable(map(mmh3.hash, f) for f in feats), dtype=np.int64,
-                             count=int(lengths.sum()))
-        rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
-        keys, counts = np.unique(rows * self.n_features + hashed_columns(hashes, self.n_features),
-                                 return_counts=True)
-        doc, col = keys // self.n_features, keys % self.n_features
-        data = counts.astype(np.float32)
+                             count=int(indptr[-1]))
+        counts = sparse.csr_matrix((np.ones(len(hashes), dtype=np.float32), hashed_columns(hashes, self.n_features),
+                                    indptr), shape=(n_docs, self.n_features))
+        counts.sum_duplicates()  # sorts each row's columns and adds up repeats, in compiled code
+        data = counts.data
         if self.sublinear_tf:
-            data = np.log(data) + 1.0
-        data *= self.idf[col]
-        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(doc, minlength=len(texts)), out=indptr[1:])
-        norms = np.sqrt(np.bincount(doc, weights=np.square(data, dtype=np.float64), minlength=len(texts)))
+            data = np.log(data) + np.float32(1.0)
+        data *= self.idf[counts.indices]
+        rows = np.repeat(np.arange(n_docs), np.diff(counts.indptr))
+        norms = np.sqrt(np.bincount(rows, weights=np.square(data, dtype=np.float64), minlength=n_docs))
         norms[norms == 0] = 1.0
-        data /= norms[doc].astype(np.float32)
-        return sparse.csr_matrix((data, col, indptr), shape=(len(texts), self.n_features))
+        data /= norms[rows].astype(np.float32)
+        return sparse.csr_matrix((data, counts.indices, counts.indptr), shape=(n_docs, self.n_features))
+
+
+@dataclass
+class Scores:
+    """What one featurization of a batch yields: probabilities, features and tokens (for evidence)."""
+
+    category: np.ndarray
+    sentiment: np.ndarray
+    features: sparse.csr_matrix
+    tokens: list[list[Token]]
 
 
 @dataclass
@@ -78,9 +91,28 @@ class CompiledClassifier:
     min_confidence: float
     evidence_terms: int
     sentiments_: tuple[str, ...] = SENTIMENTS
+    _word_coef: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_word_coef"] = None  # a dense cache, rebuilt on first use; never saved
+        return state
+
+    def _analyze(self, texts: Sequence[str]) -> tuple[sparse.csr_matrix, list[list[Token]]]:
+        word = self.word.analyzer
+        tokens = [word.tokens(t) for t in texts]
+        X = sparse.hstack([self.word.transform_features([word.features(t, k) for t, k in zip(texts, tokens)]),
+                           self.char.transform(texts)], format="csr")
+        return X, tokens
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return sparse.hstack([self.word.transform(texts), self.char.transform(texts)], format="csr")
+        return self._analyze(texts)[0]
+
+    def word_coef(self) -> np.ndarray:
+        """Category weights of the word block as a dense array (for evidence look-ups), built once."""
+        if self._word_coef is None:
+            self._word_coef = self.category_coef_[: self.word.n_features].toarray()
+        return self._word_coef
 
     def category_proba(self, features: sparse.csr_matrix) -> np.ndarray:
         scores = (features @ self.category_coef_).toarray().astype(np.float64) + self.category_intercept_
@@ -101,10 +133,10 @@ class CompiledClassifier:
     def predict_sentiment_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.sentiment_proba(self.transform(texts))
 
-    def score_texts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, sparse.csr_matrix]:
-        """Category and sentiment probabilities from one featurization, plus the features for ``explain``."""
-        features = self.transform(texts)
-        return self.category_proba(features), self.sentiment_proba(features), features
+    def score_texts(self, texts: Sequence[str]) -> Scores:
+        """Category and sentiment probabilities from one featurization, plus what ``explain`` needs."""
+        features, tokens = self._analyze(texts)
+        return Scores(self.category_proba(features), self.sentiment_proba(features), features, tokens)
 
     def confidence(self, category_proba: np.ndarray, sentiment_proba: np.ndarray) -> np.ndarray:
         """0.5 at a decision threshold, 1.0 at certainty; the weakest decision of a text counts."""
@@ -114,8 +146,8 @@ class CompiledClassifier:
         category_conf = 0.5 + 0.5 * np.clip(distance, 0, 1)
         return np.minimum(category_conf.min(axis=1), sentiment_proba.max(axis=1))
 
-    def explain(self, text: str, labels: Sequence[str], features: sparse.csr_matrix | None = None
-                ) -> dict[str, list[Token]]:
+    def explain(self, text: str, labels: Sequence[str], features: sparse.csr_matrix | None = None,
+                tokens: list[Token] | None = None) -> dict[str, list[Token]]:
         """For each label, the words of ``text`` that pushed its score up most, with their spans.
 
         A word n-gram's push is its TF-IDF value times the label's weight; the text's own n-grams are
@@ -126,16 +158,18 @@ class CompiledClassifier:
         row = (features if features is not None else self.transform([text]))[0].tocsr()
         values = dict(zip(row.indices.tolist(), row.data.tolist()))
         spans_of: dict[str, list[tuple[int, int]]] = {}
-        for term, start, end in word_ngrams(self.word.analyzer.tokens(text), tuple(self.word_ngram_range)):
+        if tokens is None:
+            tokens = self.word.analyzer.tokens(text)
+        for term, start, end in word_ngrams(tokens, tuple(self.word_ngram_range)):
             spans_of.setdefault(term, []).append((start, end))
         terms = list(spans_of)
         columns = hashed_columns(np.fromiter(map(mmh3.hash, terms), dtype=np.int64, count=len(terms)),
                                  self.word.n_features)
-        weights = np.array([values.get(int(c), 0.0) for c in columns])
+        weights = np.array([values.get(c, 0.0) for c in columns.tolist()])
+        coef = self.word_coef()[columns]
         out: dict[str, list[Token]] = {}
         for label in labels:
-            coef = self.category_coef_[columns, self.categories_.index(label)].toarray().ravel()
-            contrib = weights * coef
+            contrib = weights * coef[:, self.categories_.index(label)]
             found: set[Token] = set()
             for k in np.argsort(-contrib)[: self.evidence_terms]:
                 if contrib[k] <= 0:

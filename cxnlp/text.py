@@ -32,6 +32,7 @@ _MASK_RE = re.compile(
     r"|(?P<idnum>(?<![A-Za-z0-9])(?:[A-Za-z]{1,4}[-_]?)?\d[\d\-]{6,}\d(?![A-Za-z0-9])|\d{5,})"
 )
 _DROP_TOKEN_RE = re.compile(r"^[\s,.;:、\"'()\[\]<>~\-_/\\|*=+^`·…]+$")
+_DROP_CHARS = frozenset(" \t\n\r\x0b\x0c,.;:、\"'()[]<>~-_/\\|*=+^`·…")
 
 _PUNCT_MAP = {
     "。": ".", "，": ",", "、": ",", "；": ";", "：": ":", "？": "?", "！": "!",
@@ -123,12 +124,13 @@ class _RustSegmenter:
                 self._jieba.add_word(parts[0], int(parts[1]) if len(parts) > 1 else None,
                                      parts[2] if len(parts) > 2 else None)
 
-    def tokenize(self, text: str, HMM: bool = True):  # noqa: N803 - jieba's own keyword
-        pos = 0
-        for word in self._jieba.cut(text, hmm=HMM):
+    def tokenize(self, text: str, HMM: bool = True) -> list[tuple[str, int, int]]:  # noqa: N803 - jieba's keyword
+        out, pos = [], 0
+        for word in self._jieba.cut(text, HMM):
             end = pos + len(word)
-            yield word, pos, end
+            out.append((word, pos, end))
             pos = end
+        return out
 
 
 def _python_segmenter():
@@ -171,7 +173,7 @@ def tokenize_spans(text: str, *, hmm: bool = True, backend: str = "jieba-rs") ->
 
     def cut(segment: str, offset: int) -> None:
         for word, start, end in tok.tokenize(segment, HMM=hmm):
-            if not _DROP_TOKEN_RE.match(word):
+            if (word not in _DROP_CHARS) if len(word) == 1 else not _DROP_TOKEN_RE.match(word):
                 tokens.append(Token(word, start + offset, end + offset))
 
     for m in _MASK_RE.finditer(norm):

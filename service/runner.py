@@ -12,6 +12,7 @@ from pathlib import Path
 
 import uvicorn
 
+from cxnlp.ledger.db import prepare as prepare_ledger
 from cxnlp.settings import get_settings
 from cxnlp.store import load_model
 from service.main import create_app
@@ -43,6 +44,7 @@ def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1) -> 
     settings = get_settings()
     model = load_model(model_dir or settings.model_dir)
     model.warm_up()
+    prepare_ledger(settings.ledger_url)  # schema ready before workers fork (they would race otherwise)
     app = create_app(model=model, settings=settings)
     sock = _bind(host, port)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=10)

@@ -163,7 +163,10 @@ def test_concurrent_retries_record_each_feedback_once(tmp_path):
                 codes = [c for pair in pool.map(send, items) for c in pair]
     finally:
         stop(proc)
-    assert all(c in (200, 201) for c in codes) and codes.count(201) == 500
+    from collections import Counter
+
+    assert all(c in (200, 201) for c in codes), Counter(codes)
+    assert codes.count(201) == 500
     engine = create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(FeedbackRecord)) == 500

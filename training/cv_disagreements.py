@@ -46,7 +46,8 @@ def main() -> None:
             sample_weight=[data.weights[i] for i in keep], calibration_rows=[data.calibrate[i] for i in keep],
             polarities=[data.polarities[i] for i in keep])
         held_list = sorted(held_rows)
-        cat_p, sent_p, _ = est.score_texts([data.texts[i] for i in held_list])
+        scores = est.compiled_.score_texts([data.texts[i] for i in held_list])
+        cat_p, sent_p = scores.category, scores.sentiment
         for r, i in enumerate(held_list):
             cats = [c for j, c in enumerate(est.categories_) if cat_p[r, j] >= est.thresholds_[j]]
             predicted[i] = (cats, SENTIMENTS[int(sent_p[r].argmax())])

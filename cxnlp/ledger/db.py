@@ -7,6 +7,7 @@ processes) queue instead of failing.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -54,7 +55,11 @@ def _create(url: str) -> Engine:
                 cur.close()
         else:
             engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-        upgrade(engine)
+        try:
+            upgrade(engine)
+        except Exception:  # noqa: BLE001 - another process may be creating the schema right now
+            time.sleep(0.5)
+            upgrade(engine)
     except LedgerError:
         raise
     except Exception as exc:  # noqa: BLE001 - driver errors vary; the user needs the URL and the reason
@@ -77,6 +82,14 @@ def upgrade(engine: Engine) -> int:
             conn.execute(SchemaVersion.__table__.insert().values(id=1, version=SCHEMA_VERSION))
         elif current < SCHEMA_VERSION:
             conn.execute(SchemaVersion.__table__.update().values(version=SCHEMA_VERSION))
+    return SCHEMA_VERSION
+
+
+def prepare(url: str) -> int:
+    """Create or upgrade the schema with a short-lived engine (``cxnlp serve`` does this before it forks
+    workers, so they never race to create tables)."""
+    engine = _create(url)
+    engine.dispose()
     return SCHEMA_VERSION
 
 
