@@ -71,6 +71,10 @@ def predict_texts(model: "LoadedModel", texts: Sequence[object], *, explain: boo
     conf = est.confidence(cat_p, sent_p)
     labels = est.categories_
     for k, i in enumerate(good):
+        corrected = est.correction_for(good_texts[k]) if hasattr(est, "correction_for") else None
+        if corrected is not None:  # an analyst corrected this very text: say what they said
+            results[i] = _corrected_prediction(est, good_texts[k], corrected, version, explain)
+            continue
         assigned = [label for j, label in enumerate(labels) if cat_p[k, j] >= est.thresholds_[j]]
         evidence = {}
         if explain and assigned:
@@ -87,3 +91,18 @@ def predict_texts(model: "LoadedModel", texts: Sequence[object], *, explain: boo
             model_version=version,
         )
     return results
+
+
+def _corrected_prediction(est: Any, text: str, corrected: tuple[tuple[str, ...], str], version: str,
+                          explain: bool) -> Prediction:
+    categories, sentiment = list(corrected[0]), corrected[1]
+    spans = est.explain(text, categories) if explain and categories else {}
+    return Prediction(
+        categories=categories,
+        category_scores={label: 1.0 if label in categories else 0.0 for label in est.categories_},
+        sentiment=sentiment,
+        sentiment_scores={s: 1.0 if s == sentiment else 0.0 for s in SENTIMENTS},
+        confidence=1.0, needs_review=False,
+        evidence={label: [t._asdict() for t in spans.get(label, [])] for label in categories},
+        model_version=version,
+    )

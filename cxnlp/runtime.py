@@ -18,7 +18,7 @@ from scipy import sparse
 
 from cxnlp.analyzers import CharAnalyzer, WordAnalyzer, word_ngrams
 from cxnlp.taxonomy import SENTIMENTS
-from cxnlp.text import Token
+from cxnlp.text import Token, mask_personal_data, normalize
 
 _INT32_MIN = -(2 ** 31)
 
@@ -91,6 +91,8 @@ class CompiledClassifier:
     min_confidence: float
     evidence_terms: int
     sentiments_: tuple[str, ...] = SENTIMENTS
+    # Analysts' corrections (from the ledger): a text they corrected is classified as they said.
+    corrections: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
     _word_coef: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
@@ -107,6 +109,11 @@ class CompiledClassifier:
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         return self._analyze(texts)[0]
+
+    def correction_for(self, text: str) -> tuple[tuple[str, ...], str] | None:
+        """The analyst-corrected (categories, sentiment) of this exact text, if any."""
+        corrections = getattr(self, "corrections", None)  # absent in models saved before corrections existed
+        return corrections.get(correction_key(text)) if corrections else None
 
     def word_coef(self) -> np.ndarray:
         """Category weights of the word block as a dense array (for evidence look-ups), built once."""
@@ -177,6 +184,12 @@ class CompiledClassifier:
                 found.update(Token(text[a:b], a, b) for a, b in spans_of[terms[k]])
             out[label] = sorted(found, key=lambda t: (t.start, t.end))
         return out
+
+
+def correction_key(text: str) -> str:
+    """How a corrected text is recognized again: personal data masked (as the ledger stores it),
+    normalized, white space collapsed."""
+    return " ".join(normalize(mask_personal_data(text)).split())
 
 
 def sentiment_from_scores(z: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from cxnlp.dataset import LabeledData, read_corpus_labels, read_corpus_sentiment, read_labeled_file
 from cxnlp.errors import DataError
 from cxnlp.model import FeedbackClassifier
+from cxnlp.runtime import correction_key
 from cxnlp.prediction import predict_texts
 from cxnlp.recipe import Recipe
 from cxnlp.store import LoadedModel, save_model
@@ -21,6 +22,7 @@ from cxnlp.text import user_dict_sha256
 # Where rows recorded in the ledger come from; the ledger module registers itself here when imported,
 # so training does not import the database layer unless a recipe asks for it.
 LedgerReader = Callable[[float], LabeledData]
+LEDGER_SOURCE = "ledger"  # the source name of rows that come from analysts' corrections
 
 
 def load_training_data(recipe: Recipe, root: Path, *, ledger_reader: LedgerReader | None = None) -> LabeledData:
@@ -43,6 +45,8 @@ def load_training_data(recipe: Recipe, root: Path, *, ledger_reader: LedgerReade
                 raise DataError("the recipe asks for ledger data, but no ledger was given (use --with-ledger)")
             part = ledger_reader(source.weight)
         part.calibrate = [source.calibrate] * len(part)
+        if source.path:  # the recipe's own (relative) name, so a card says the same on every machine
+            part.sources = [source.path] * len(part)
         data.extend(part)
     return data
 
@@ -56,6 +60,11 @@ def train_model(data: LabeledData, recipe: Recipe, out_dir: Path, *, extra_card:
     estimator = FeedbackClassifier(**recipe.estimator_params())
     estimator.fit(data.texts, data.categories, data.sentiments, sample_weight=data.weights,
                   calibration_rows=data.calibrate, polarities=data.polarities)
+    estimator.compiled_.corrections = {
+        correction_key(t): (tuple(c or ()), s)
+        for t, c, s, src in zip(data.texts, data.categories, data.sentiments, data.sources)
+        if src == LEDGER_SOURCE and s is not None
+    }
     seconds = time.perf_counter() - start
     report = {**estimator.cv_report_, "warnings": data.warnings(), "bad_rows": len(data.errors),
               "train_seconds": round(seconds, 1)}
@@ -165,7 +174,7 @@ def run_training(*, config: Path | None, data: list[Path], out: Path | None, ove
         ledger_reader = corrected_training_rows
     training_data = load_training_data(recipe, root, ledger_reader=ledger_reader)
     if ledger_reader is not None:
-        extra["ledger_corrections"] = training_data.sources.count("ledger")
+        extra["ledger_corrections"] = training_data.sources.count(LEDGER_SOURCE)
     out_dir = out or (root / recipe.output["dir"])
     model, report = train_model(training_data, recipe, out_dir, extra_card=extra)
     return model, report, training_data.errors

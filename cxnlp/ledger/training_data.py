@@ -8,8 +8,7 @@ from cxnlp.dataset import LabeledData
 from cxnlp.ledger.db import get_engine
 from cxnlp.ledger.models import FeedbackRecord
 from cxnlp.settings import get_settings
-
-SOURCE = "ledger"
+from cxnlp.training import LEDGER_SOURCE as SOURCE
 
 
 def corrected_training_rows(weight: float, url: str | None = None) -> LabeledData:
