@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cxnlp.prediction import MAX_TEXT_CHARS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CXNLP_", env_file=".env", extra="ignore")
@@ -20,7 +22,7 @@ class Settings(BaseSettings):
     """When set, every write request to the HTTP service must carry it in ``X-API-Key``."""
     cache_dir: Path | None = None
     """Where jieba keeps its dictionary cache (default ~/.cache/cxnlp, else the temp dir)."""
-    max_text_chars: int = 5000
+    max_text_chars: int = MAX_TEXT_CHARS
     max_batch_texts: int = 1000
     max_body_bytes: int = 8 * 1024 * 1024
 

@@ -14,7 +14,6 @@ import os
 import re
 import tempfile
 import threading
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -184,21 +183,6 @@ def tokenize_spans(text: str, *, hmm: bool = True, backend: str = "jieba-rs") ->
     if pos < len(norm):
         cut(norm[pos:], pos)
     return tokens
-
-
-@dataclass
-class JiebaTokenizer:
-    """Picklable tokenizer for scikit-learn vectorizers: text → list of words (normalized, masked).
-
-    It holds no segmenter of its own: the shared per-process one is looked up on call, so a pickled
-    model never carries jieba's dictionary or its lock.
-    """
-
-    hmm: bool = True
-    backend: str = "jieba-rs"
-
-    def __call__(self, text: str) -> list[str]:
-        return [t.term for t in tokenize_spans(text, hmm=self.hmm, backend=self.backend)]
 
 
 # Personal data masked before a text is stored (the ledger keeps what customers wrote, minus who they are).

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from cxnlp.prediction import MAX_TEXT_CHARS
+
 Sentiment = Literal["negative", "neutral", "positive"]
 
 
@@ -56,7 +58,7 @@ class Health(BaseModel):
 
 
 class FeedbackCreate(BaseModel):
-    text: str = Field(min_length=1, max_length=5000)
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     source_id: str | None = Field(default=None, max_length=200, description="Your ticket or survey id; unique")
     channel: str | None = Field(default=None, max_length=100)
     received_at: datetime | None = None

@@ -15,7 +15,7 @@ from cxnlp.io import Row
 from cxnlp.ledger.db import get_engine
 from cxnlp.ledger.records import FeedbackIn, record_feedback
 from cxnlp.ledger.rules import LedgerRules
-from cxnlp.prediction import Prediction
+from cxnlp.prediction import MAX_TEXT_CHARS, Prediction
 from cxnlp.settings import get_settings
 
 ID_COLUMNS = ("source_id", "id", "ticket_id", "工单编号", "工单号", "编号", "单号", "问卷编号", "session")
@@ -98,7 +98,7 @@ class BatchRecorder:
 
 
 def classify_and_record(*, session: Any, model: Any, item: FeedbackIn, rules: LedgerRules,
-                        max_chars: int = 5000) -> tuple[Any, bool]:
+                        max_chars: int = MAX_TEXT_CHARS) -> tuple[Any, bool]:
     """Classify one text and record it (POST /v1/feedback); a known source_id returns the first record
     without classifying again."""
     from sqlalchemy import select
