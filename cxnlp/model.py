@@ -208,7 +208,9 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         coef = np.asarray(coef, dtype=np.float32)
         rows = np.repeat(self.columns_, coef.shape[1])
         cols = np.tile(np.arange(coef.shape[1]), len(self.columns_))
-        return sparse.csr_matrix((coef.ravel(), (rows, cols)), shape=(self.n_columns_, coef.shape[1]))
+        weights = sparse.csr_matrix((coef.ravel(), (rows, cols)), shape=(self.n_columns_, coef.shape[1]))
+        weights.eliminate_zeros()  # a block head has no weight on the other block's columns
+        return weights
 
     def _fit_sentiment(self, X: sparse.csr_matrix, y: np.ndarray, weight: np.ndarray, yp: np.ndarray) -> None:
         """Polarity (two block models, averaged) and neutrality heads; out-of-fold report of the whole."""

@@ -73,7 +73,7 @@ def default_model_dir() -> Path:
     raise ModelError("no default model found: pass --model DIR or set CXNLP_MODEL_DIR")
 
 
-def save_model(estimator: Any, out_dir: Path, card: dict[str, Any], *, compress: int = 3) -> dict[str, Any]:
+def save_model(estimator: Any, out_dir: Path, card: dict[str, Any], *, compress: int = 6) -> dict[str, Any]:
     """Write the folder atomically enough for readers: files go to temporaries, then are renamed in."""
     import joblib
 
@@ -81,7 +81,8 @@ def save_model(estimator: Any, out_dir: Path, card: dict[str, Any], *, compress:
     fd, tmp_model = tempfile.mkstemp(dir=out_dir, prefix=".model-", suffix=".joblib")
     os.close(fd)
     try:
-        joblib.dump(estimator, tmp_model, compress=("xz", compress) if compress else 0)
+        # zlib, not xz: 15 % larger, but it decompresses in a fifth of the time (start-up of every command)
+        joblib.dump(estimator, tmp_model, compress=("zlib", compress) if compress else 0)
         card = {**card, "model_sha256": file_sha256(Path(tmp_model)),
                 "model_bytes": Path(tmp_model).stat().st_size}
         card.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
