@@ -24,6 +24,30 @@ def load_cue_phrases() -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((label, tuple(normalize(p) for p in phrases)) for label, phrases in tree.items())
 
 
+def ngram_terms(terms: list[str], ngram_range: tuple[int, int]) -> list[str]:
+    """Word n-grams of a term list (what the features are); the same strings as ``word_ngrams``."""
+    lo, hi = ngram_range
+    out: list[str] = []
+    for n in range(lo, hi + 1):
+        if n == 1:
+            out.extend(terms)
+        elif n == 2:
+            out.extend([a + " " + b for a, b in zip(terms, terms[1:])])
+        else:
+            out.extend(" ".join(terms[i:i + n]) for i in range(len(terms) - n + 1))
+    return out
+
+
+def cue_index(cues: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, list[tuple[str, str]]]:
+    """Cue phrases by their first character, so a text is checked only against phrases that can occur."""
+    index: dict[str, list[tuple[str, str]]] = {}
+    for label, phrases in cues:
+        for phrase in phrases:
+            if phrase:
+                index.setdefault(phrase[0], []).append((label, phrase))
+    return index
+
+
 def word_ngrams(tokens: list[Token], ngram_range: tuple[int, int]) -> list[tuple[str, int, int]]:
     """Word n-grams of a token list as (feature, start, end); an n-gram's words are joined by a space."""
     lo, hi = ngram_range
@@ -54,13 +78,24 @@ class WordAnalyzer:
         return self.features(text, self.tokens(text))
 
     def features(self, text: str, tokens: list[Token]) -> list[str]:
-        """Features of ``text`` from its tokens (so a caller that keeps the tokens segments once)."""
-        feats = [f for f, _, _ in word_ngrams(tokens, tuple(self.ngram_range))]
+        """Features of ``text`` from its tokens (so a caller that keeps the tokens segments once):
+        its word n-grams, then ``cue:<label>`` once for every cue phrase of that label found."""
+        feats = ngram_terms([t.term for t in tokens], tuple(self.ngram_range))
         if self.cues:
             norm = normalize(text)
-            for label, phrases in self.cues:
-                feats.extend(CUE_PREFIX + label for p in phrases if p in norm)
+            index = self._cue_index()
+            feats.extend(CUE_PREFIX + label for ch in set(norm) for label, phrase in index.get(ch, ())
+                         if phrase in norm)
         return feats
+
+    def _cue_index(self) -> dict[str, list[tuple[str, str]]]:
+        index = self.__dict__.get("_cue_index_cache")
+        if index is None:
+            index = self.__dict__["_cue_index_cache"] = cue_index(self.cues)
+        return index
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_cue_index_cache"}
 
 
 @dataclass

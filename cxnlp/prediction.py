@@ -78,7 +78,7 @@ def predict_texts(model: "LoadedModel", texts: Sequence[object], *, explain: boo
         assigned = [label for j, label in enumerate(labels) if cat_p[k, j] >= est.thresholds_[j]]
         evidence = {}
         if explain and assigned:
-            spans = est.explain(good_texts[k], assigned, scores.features[k], scores.tokens[k])
+            spans = est.explain(good_texts[k], assigned, scores.features, scores.tokens[k], row=k)
             evidence = {label: [t._asdict() for t in spans[label]] for label in assigned}
         results[i] = Prediction(
             categories=assigned,

@@ -154,7 +154,7 @@ class CompiledClassifier:
         return np.minimum(category_conf.min(axis=1), sentiment_proba.max(axis=1))
 
     def explain(self, text: str, labels: Sequence[str], features: sparse.csr_matrix | None = None,
-                tokens: list[Token] | None = None) -> dict[str, list[Token]]:
+                tokens: list[Token] | None = None, row: int = 0) -> dict[str, list[Token]]:
         """For each label, the words of ``text`` that pushed its score up most, with their spans.
 
         A word n-gram's push is its TF-IDF value times the label's weight; the text's own n-grams are
@@ -162,8 +162,9 @@ class CompiledClassifier:
         """
         if not labels:
             return {}
-        row = (features if features is not None else self.transform([text]))[0].tocsr()
-        values = dict(zip(row.indices.tolist(), row.data.tolist()))
+        X = features if features is not None else self.transform([text])
+        lo, hi = X.indptr[row], X.indptr[row + 1]
+        indices, data = X.indices[lo:hi], X.data[lo:hi]  # sorted column ids of this row and their values
         spans_of: dict[str, list[tuple[int, int]]] = {}
         if tokens is None:
             tokens = self.word.analyzer.tokens(text)
@@ -172,7 +173,8 @@ class CompiledClassifier:
         terms = list(spans_of)
         columns = hashed_columns(np.fromiter(map(mmh3.hash, terms), dtype=np.int64, count=len(terms)),
                                  self.word.n_features)
-        weights = np.array([values.get(c, 0.0) for c in columns.tolist()])
+        pos = np.minimum(np.searchsorted(indices, columns), max(len(indices) - 1, 0))
+        weights = np.where(indices[pos] == columns, data[pos], 0.0) if len(indices) else np.zeros(len(columns))
         coef = self.word_coef()[columns]
         out: dict[str, list[Token]] = {}
         for label in labels:

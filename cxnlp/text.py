@@ -63,8 +63,12 @@ def _translation_table() -> dict[int, str]:
     return table
 
 
+@lru_cache(maxsize=4096)
 def normalize(text: str) -> str:
-    """Canonical form of a text, with exactly the same length as the input."""
+    """Canonical form of a text, with exactly the same length as the input.
+
+    Cached: tokenization, character n-grams and cue phrases each normalize the same text in turn.
+    """
     return text.translate(_translation_table())
 
 
