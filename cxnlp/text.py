@@ -63,7 +63,7 @@ def _translation_table() -> dict[int, str]:
     return table
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
     """Canonical form of a text, with exactly the same length as the input.
 
@@ -81,6 +81,9 @@ class Token(NamedTuple):
     term: str
     start: int
     end: int
+
+
+_new_token = tuple.__new__  # builds a Token without NamedTuple's Python-level __new__ (hot path)
 
 
 def default_cache_dir() -> Path:
@@ -127,13 +130,9 @@ class _RustSegmenter:
                 self._jieba.add_word(parts[0], int(parts[1]) if len(parts) > 1 else None,
                                      parts[2] if len(parts) > 2 else None)
 
-    def tokenize(self, text: str, HMM: bool = True) -> list[tuple[str, int, int]]:  # noqa: N803 - jieba's keyword
-        out, pos = [], 0
-        for word in self._jieba.cut(text, HMM):
-            end = pos + len(word)
-            out.append((word, pos, end))
-            pos = end
-        return out
+    def lcut(self, text: str, HMM: bool = True) -> list[str]:  # noqa: N803 - jieba's own name and keyword
+        """The pieces of ``text`` in order (together they are the whole text), as ``jieba.lcut``."""
+        return self._jieba.cut(text, HMM)
 
 
 def _python_segmenter():
@@ -175,9 +174,12 @@ def tokenize_spans(text: str, *, hmm: bool = True, backend: str = "jieba-rs") ->
     pos = 0
 
     def cut(segment: str, offset: int) -> None:
-        for word, start, end in tok.tokenize(segment, HMM=hmm):
+        pos = offset
+        for word in tok.lcut(segment, HMM=hmm):  # the pieces cover the segment, so offsets add up
+            end = pos + len(word)
             if (word not in _DROP_CHARS) if len(word) == 1 else not _DROP_TOKEN_RE.match(word):
-                tokens.append(Token(word, start + offset, end + offset))
+                tokens.append(_new_token(Token, (word, pos, end)))
+            pos = end
 
     for m in _MASK_RE.finditer(norm):
         if m.start() > pos:
