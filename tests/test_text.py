@@ -98,3 +98,14 @@ def test_jieba_is_initialized_once_across_threads(monkeypatch):
 def test_both_backends_segment_alike():
     text_ = "前台小姐态度很好，办理入住很快，就是房间隔音差，退押金等了半小时"
     assert words(text_, "jieba-rs") == words(text_, "jieba")
+
+
+def test_personal_data_is_masked_before_storage():
+    from cxnlp.text import mask_personal_data
+
+    masked = mask_personal_data("电话13912345678，座机021-62345678，身份证110101199003071234，邮箱zhang.san@qq.com，"
+                                "银行卡：6222021234567890123，订单2025110312345678")
+    for secret in ("13912345678", "62345678", "110101199003071234", "zhang.san", "6222021234567890123"):
+        assert secret not in masked
+    assert "139****5678" in masked and "@qq.com" in masked
+    assert "2025110312345678" in masked  # an order number is not personal data: it stays traceable
