@@ -192,3 +192,34 @@ def test_killed_server_loses_no_acknowledged_write(tmp_path):
     with Session(engine) as session:
         stored = set(session.scalars(select(FeedbackRecord.source_id)))
     assert set(acknowledged) <= stored
+
+
+def test_reload_under_load_drops_no_request(tmp_path):
+    """Requests keep flowing while a model is swapped in: every one is answered, by one model or the other."""
+    import threading
+
+    port = free_port()
+    proc = start_server(port, tmp_path, workers=2)
+    codes: list[int] = []
+    stop_flag = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            while not stop_flag.is_set():
+                codes.append(http.post("/v1/classify", json={"texts": ["等了两个小时没人处理"] * 20}).status_code)
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        for _ in range(3):
+            r = httpx.post(f"http://127.0.0.1:{port}/v1/model/reload", json={}, timeout=60)
+            assert r.status_code == 200
+        time.sleep(0.5)
+    finally:
+        stop_flag.set()
+        for t in threads:
+            t.join()
+        stop(proc)
+    assert len(codes) > 10 and set(codes) == {200}
