@@ -71,7 +71,7 @@ def predict_texts(model: "LoadedModel", texts: Sequence[object], *, explain: boo
     conf = est.confidence(cat_p, sent_p)
     labels = est.categories_
     for k, i in enumerate(good):
-        corrected = est.correction_for(good_texts[k]) if hasattr(est, "correction_for") else None
+        corrected = est.correction_for(good_texts[k])
         if corrected is not None:  # an analyst corrected this very text: say what they said
             results[i] = _corrected_prediction(est, good_texts[k], corrected, version, explain)
             continue

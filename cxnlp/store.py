@@ -39,8 +39,7 @@ class LoadedModel:
         """Load the segmenter and the model's lazy tables now (before forking workers, before serving)."""
         from cxnlp.prediction import predict_texts
 
-        if hasattr(self.estimator, "word_coef"):
-            self.estimator.word_coef()
+        self.estimator.word_coef()
         predict_texts(self, ["客服态度很好，发货很快"])
 
 

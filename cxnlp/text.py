@@ -30,8 +30,9 @@ _MASK_RE = re.compile(
     r"|(?P<phone>(?<![\dA-Za-z])(?:1[3-9]\d[\d*]{4}\d{4}|0\d{2,3}-?\d{7,8}|400-?\d{3}-?\d{4})(?!\d))"
     r"|(?P<idnum>(?<![A-Za-z0-9])(?:[A-Za-z]{1,4}[-_]?)?\d[\d\-]{6,}\d(?![A-Za-z0-9])|\d{5,})"
 )
-_DROP_TOKEN_RE = re.compile(r"^[\s,.;:、\"'()\[\]<>~\-_/\\|*=+^`·…]+$")
-_DROP_CHARS = frozenset(" \t\n\r\x0b\x0c,.;:、\"'()[]<>~-_/\\|*=+^`·…")
+# Tokens made only of white space and these punctuation marks carry nothing and are dropped.
+_DROP_CHARS = frozenset(",.;:、\"'()[]<>~-_/\\|*=+^`·…")
+_DROP_TOKEN_RE = re.compile("^[\\s" + re.escape("".join(sorted(_DROP_CHARS))) + "]+$")
 
 _PUNCT_MAP = {
     "。": ".", "，": ",", "、": ",", "；": ";", "：": ":", "？": "?", "！": "!",
@@ -177,7 +178,8 @@ def tokenize_spans(text: str, *, hmm: bool = True, backend: str = "jieba-rs") ->
         pos = offset
         for word in tok.lcut(segment, HMM=hmm):  # the pieces cover the segment, so offsets add up
             end = pos + len(word)
-            if (word not in _DROP_CHARS) if len(word) == 1 else not _DROP_TOKEN_RE.match(word):
+            dropped = (word in _DROP_CHARS or word.isspace()) if len(word) == 1 else _DROP_TOKEN_RE.match(word)
+            if not dropped:
                 tokens.append(_new_token(Token, (word, pos, end)))
             pos = end
 
