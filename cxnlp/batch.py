@@ -2,20 +2,22 @@
 the input is large), and write every input row back with the contract fields added.
 
 The model and jieba are loaded once in the parent before worker processes fork, so workers share
-their memory pages and start at once. Output goes through an AtomicWriter: a run that fails or is
+their memory pages and start at once. Workers also format their chunks' output, so the parent only
+reads rows and appends text. Output goes through an AtomicWriter: a run that fails or is
 interrupted leaves no partial file behind.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from itertools import chain
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from cxnlp.io import AtomicWriter, Row, open_table
+from cxnlp.io import AtomicWriter, Row, RowFormatter, open_table
 from cxnlp.prediction import RESULT_FIELDS, Prediction, predict_texts
 from cxnlp.store import LoadedModel
 
@@ -41,12 +43,40 @@ class BatchSummary:
     seconds: float = 0.0
     error_examples: list[str] = field(default_factory=list)
 
+    def add(self, preds: list[Prediction]) -> None:
+        for p in preds:
+            self.rows += 1
+            if p.error:
+                self.errors += 1
+                if len(self.error_examples) < 20:
+                    self.error_examples.append(p.error)
+            else:
+                self.per_category.update(p.categories)
+                self.per_sentiment[p.sentiment] += 1
+
+    def merge(self, other: "BatchSummary") -> None:
+        self.rows += other.rows
+        self.errors += other.errors
+        self.per_category.update(other.per_category)
+        self.per_sentiment.update(other.per_sentiment)
+        self.error_examples.extend(other.error_examples[: 20 - len(self.error_examples)])
+
     def line(self) -> str:
         cats = ", ".join(f"{k} {v}" for k, v in sorted(self.per_category.items())) or "none"
         sents = ", ".join(f"{k} {v}" for k, v in sorted(self.per_sentiment.items()))
         rate = self.rows / self.seconds if self.seconds else 0.0
         return (f"{self.rows} rows, {self.errors} errors; categories: {cats}; sentiment: {sents}; "
                 f"{self.seconds:.1f} s ({rate:.0f} rows/s)")
+
+
+@dataclass
+class ChunkResult:
+    """A classified chunk as the writing process needs it: the formatted output, its tally, and the
+    predictions themselves only when a sink (the ledger) records them."""
+
+    output: str | list[list[Any]]
+    tally: BatchSummary
+    predictions: list[Prediction] | None
 
 
 def _rows_to_texts(rows: list[Row], text_column: str) -> list[Any]:
@@ -64,44 +94,87 @@ def _classify_chunk(model: LoadedModel, rows: list[Row], text_column: str) -> li
     return preds
 
 
+def _input_key(key: str) -> str:
+    return f"input_{key}" if key in RESULT_FIELDS else key
+
+
 def output_row(row: Row, pred: Prediction) -> dict[str, Any]:
     """The input row's own fields, then the contract fields (an input column of the same name is kept
     as ``input_<name>``)."""
-    out = {(f"input_{k}" if k in RESULT_FIELDS else k): v for k, v in row.values.items()}
+    out = {_input_key(k): v for k, v in row.values.items()}
     out.update(pred.to_dict())
     return out
+
+
+def output_columns(rows: list[Row], input_columns: list[str]) -> list[str]:
+    """The output header: the first rows' fields as ``output_row`` names them, in order of appearance
+    (the input's own columns when there are no rows), with the contract fields after the first row's."""
+    seen: dict[str, None] = {}
+    for row in rows or [Row(0, dict.fromkeys(input_columns))]:
+        seen.update(dict.fromkeys(map(_input_key, row.values)))
+        seen.update(dict.fromkeys(RESULT_FIELDS))
+    return list(seen)
+
+
+def _classify_and_format(model: LoadedModel, rows: list[Row], text_column: str, formatter: RowFormatter,
+                         keep_predictions: bool) -> ChunkResult:
+    preds = _classify_chunk(model, rows, text_column)
+    tally = BatchSummary()
+    tally.add(preds)
+    output = formatter.format([output_row(r, p) for r, p in zip(rows, preds)])
+    return ChunkResult(output, tally, preds if keep_predictions else None)
 
 
 # Worker processes get the parent's model through fork; this holds it in each child.
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(model: LoadedModel, text_column: str) -> None:
-    _WORKER["model"], _WORKER["column"] = model, text_column
+def _worker_init(model: LoadedModel, text_column: str, formatter: RowFormatter, keep_predictions: bool) -> None:
+    _WORKER.update(model=model, column=text_column, formatter=formatter, keep=keep_predictions)
 
 
-def _worker_run(rows: list[Row]) -> list[Prediction]:
-    return _classify_chunk(_WORKER["model"], rows, _WORKER["column"])
+def _worker_run(rows: list[Row]) -> ChunkResult:
+    w = _WORKER
+    return _classify_and_format(w["model"], rows, w["column"], w["formatter"], w["keep"])
 
 
-def classify_rows(model: LoadedModel, chunks: Iterator[list[Row]], text_column: str, *, workers: int = 1
-                  ) -> Iterator[tuple[list[Row], list[Prediction]]]:
-    """Predictions per chunk, in input order; ``workers`` > 1 spreads chunks over forked processes."""
+def classify_rows(model: LoadedModel, chunks: Iterator[list[Row]], text_column: str, formatter: RowFormatter, *,
+                  workers: int = 1, keep_predictions: bool = False) -> Iterator[tuple[list[Row], ChunkResult]]:
+    """Classified and formatted chunks, in input order, on ``workers`` processes in all.
+
+    The calling process is one of them: it classifies every ``workers``-th chunk itself between
+    reading and writing, and ``workers - 1`` forked processes take the rest (they also format their
+    output). One process fewer than cores means one copy fewer of the model's private memory.
+    """
     if workers <= 1:
         for rows in chunks:
-            yield rows, _classify_chunk(model, rows, text_column)
+            yield rows, _classify_and_format(model, rows, text_column, formatter, keep_predictions)
         return
     model.warm_up()  # segmenter and lookup tables loaded once, before fork
     ctx = mp.get_context("fork")
-    pending: list[list[Row]] = []
-    with ctx.Pool(workers, initializer=_worker_init, initargs=(model, text_column)) as pool:
-        def tagged() -> Iterator[list[Row]]:
-            for rows in chunks:
-                pending.append(rows)
-                yield rows
-        # imap keeps order and bounds memory to a few chunks in flight per worker.
-        for preds in pool.imap(_worker_run, tagged(), chunksize=1):
-            yield pending.pop(0), preds
+    pending: deque[tuple[list[Row], Any]] = deque()
+    with ctx.Pool(workers - 1, initializer=_worker_init,
+                  initargs=(model, text_column, formatter, keep_predictions)) as pool:
+        for i, rows in enumerate(chunks):
+            if i % workers == workers - 1:
+                pending.append((rows, _classify_and_format(model, rows, text_column, formatter, keep_predictions)))
+            else:
+                pending.append((rows, pool.apply_async(_worker_run, (rows,))))
+            # hand back what is done, in order; at most a few chunks per process in flight
+            while pending and (len(pending) > 2 * workers or _done(pending[0][1])):
+                rows_done, result = pending.popleft()
+                yield rows_done, _result(result)
+        while pending:
+            rows_done, result = pending.popleft()
+            yield rows_done, _result(result)
+
+
+def _done(result: Any) -> bool:
+    return isinstance(result, ChunkResult) or result.ready()
+
+
+def _result(result: Any) -> ChunkResult:
+    return result if isinstance(result, ChunkResult) else result.get()
 
 
 def classify_file(
@@ -128,19 +201,16 @@ def classify_file(
     with open_table(source, text_column, stdin=stdin) as table:
         column = table.text_column or "text"
         try:
-            for rows, preds in classify_rows(model, table.chunks(chunk_size), column, workers=workers):
-                writer.write([output_row(r, p) for r, p in zip(rows, preds)])
+            chunks = table.chunks(chunk_size)
+            first = next(chunks, [])
+            formatter = writer.open(output_columns(first, table.columns))
+            results = classify_rows(model, chain([first] if first else [], chunks), column, formatter,
+                                    workers=workers, keep_predictions=sink is not None)
+            for rows, result in results:
+                writer.write_formatted(result.output)
                 if sink is not None:
-                    sink.write(rows, preds, column)
-                for p in preds:
-                    summary.rows += 1
-                    if p.error:
-                        summary.errors += 1
-                        if len(summary.error_examples) < 20:
-                            summary.error_examples.append(p.error)
-                    else:
-                        summary.per_category.update(p.categories)
-                        summary.per_sentiment[p.sentiment] += 1
+                    sink.write(rows, result.predictions or [], column)
+                summary.merge(result.tally)
                 if progress is not None:
                     progress(summary.rows)
             if sink is not None:

@@ -1,40 +1,307 @@
-"""Feature extraction: word n-grams over jieba tokens (plus curated cue phrases) and character
-n-grams, each block hashed, then TF-IDF weighted.
+"""Texts → hashed word and character n-gram TF-IDF features, the same code at training and prediction.
 
-Hashing keeps no vocabulary: the model is small, and evidence needs no reverse vocabulary, because
-the terms of a text can be hashed again to find their columns. This is the training-time form; the
-prediction-time twin that needs no scikit-learn is ``cxnlp.runtime.HashedTfidfBlock``.
+A batch of texts is normalized, masked and segmented in one pass (``cxnlp.text``), and every n-gram is
+hashed with numpy over code points, so featurizing costs a few array operations per batch rather than
+a few hundred Python operations per text; that is what lets batch classification outrun plain
+``jieba.lcut``. Hashing keeps no vocabulary: the model stays small, and evidence needs no reverse
+vocabulary, because each word n-gram's column and span are kept while a batch is featurized.
+
+Two blocks, each TF-IDF weighted and l2-normalized on its own:
+``word`` (columns 0 … 2**n-1): word n-grams over jieba tokens, n-grams joined across dropped
+punctuation, plus one ``cue:<category>`` count per curated cue phrase found (``data/cue_phrases.toml``);
+``char`` (the next 2**n): character n-grams of the normalized, masked text without white space.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
-from sklearn.pipeline import FeatureUnion, Pipeline
 
-from cxnlp.analyzers import CHAR_BLOCK, WORD_BLOCK, CharAnalyzer, WordAnalyzer, load_cue_phrases
+from cxnlp.text import (NormalizedBatch, TokenTable, codepoints, mask_spans, masked_text, normalize,
+                        normalize_batch, tokenize_batch)
 
-def _hashed_tfidf(analyzer, n_features_log2: int, sublinear_tf: bool) -> Pipeline:
-    return Pipeline([
-        ("hash", HashingVectorizer(analyzer=analyzer, n_features=2 ** n_features_log2, alternate_sign=False,
-                                   norm=None, dtype=np.float32)),
-        ("tfidf", TfidfTransformer(sublinear_tf=sublinear_tf)),
-    ])
+if TYPE_CHECKING:
+    from scipy import sparse
+
+WORD_BLOCK, CHAR_BLOCK = "word", "char"
+CUE_PREFIX = "\x02cue:"
+
+# 64-bit hashing constants (MurmurHash3's finalizer; an odd multiplier for combining units).
+_FMIX1, _FMIX2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
+_COMBINE = np.uint64(0x9E3779B97F4A7C15)
+_POLY = np.uint64(0x100000001B3)
+_WORD_SEED, _CHAR_SEED = 0x5BD1E995, 0x1B873593
 
 
-def make_features(
-    *,
-    word_ngram_range: tuple[int, int] = (1, 2),
-    char_ngram_range: tuple[int, int] = (1, 3),
-    n_features_log2: int = 20,
-    sublinear_tf: bool = True,
-    hmm: bool = True,
-    tokenizer: str = "jieba-rs",
-    cue_phrases: bool = False,
-) -> FeatureUnion:
-    """An unfitted union of two blocks, each hashed, TF-IDF weighted and l2-normalized on its own:
-    ``word`` (columns 0 … 2**n-1: word n-grams and cue features) and ``char`` (the next 2**n)."""
-    word = WordAnalyzer(tuple(word_ngram_range), hmm, tokenizer, load_cue_phrases() if cue_phrases else ())
-    return FeatureUnion([
-        (WORD_BLOCK, _hashed_tfidf(word, n_features_log2, sublinear_tf)),
-        (CHAR_BLOCK, _hashed_tfidf(CharAnalyzer(tuple(char_ngram_range)), n_features_log2, sublinear_tf)),
-    ])
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer on an array (uint64 arithmetic wraps, as the hash needs)."""
+    h = h ^ (h >> np.uint64(33))
+    h = h * _FMIX1
+    h ^= h >> np.uint64(33)
+    h *= _FMIX2
+    h ^= h >> np.uint64(33)
+    return h
+
+
+def string_hashes(strings: Sequence[str]) -> np.ndarray:
+    """A 64-bit polynomial hash of each string's code points, all strings in a few array operations."""
+    if not strings:
+        return np.zeros(0, dtype=np.uint64)
+    lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
+    cps = codepoints("".join(strings)).astype(np.uint64)
+    ends = np.cumsum(lengths)
+    powers = np.full(int(lengths.max()), _POLY, dtype=np.uint64)
+    powers[0] = 1
+    np.multiply.accumulate(powers, out=powers)  # _POLY ** k, modulo 2**64
+    values = cps * powers[np.repeat(ends, lengths) - 1 - np.arange(len(cps))]
+    return np.add.reduceat(values, ends - lengths) + lengths.astype(np.uint64)
+
+
+def ngram_columns(units: np.ndarray, rows: np.ndarray, ngram_range: tuple[int, int], seed: int,
+                  n_features_log2: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hashed columns of the n-grams of consecutive units (word or character hashes) of the same row.
+
+    Returns (columns, rows, first unit, last unit) of every n-gram, for n within ``ngram_range``.
+    """
+    shift = np.uint64(64 - n_features_log2)
+    out_cols, out_rows, out_first, out_last = [], [], [], []
+    for n in range(ngram_range[0], ngram_range[1] + 1):
+        k = len(units) - n + 1
+        if k <= 0:
+            continue
+        h = units[:k]
+        for j in range(1, n):
+            h = _fmix64(h) * _COMBINE + units[j:j + k]
+        first = np.flatnonzero(rows[:k] == rows[n - 1:]) if n > 1 else np.arange(k)
+        out_cols.append((_fmix64(h[first] ^ np.uint64(seed + n)) >> shift).astype(np.int64))
+        out_rows.append(rows[first])
+        out_first.append(first)
+        out_last.append(first + (n - 1))
+    if not out_cols:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty
+    return tuple(np.concatenate(a) for a in (out_cols, out_rows, out_first, out_last))  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=1)
+def load_cue_phrases() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The shipped cue phrases per category (``cxnlp/data/cue_phrases.toml``), normalized."""
+    import tomllib
+    from importlib import resources
+
+    tree = tomllib.loads((resources.files("cxnlp") / "data" / "cue_phrases.toml").read_text(encoding="utf-8"))
+    return tuple((label, tuple(normalize(p) for p in phrases)) for label, phrases in tree.items())
+
+
+@dataclass
+class CueIndex:
+    """Cue phrases by their first character: only positions holding some phrase's first character
+    (a look-up over the batch's code points) are compared with the phrases that start with it."""
+
+    phrases: tuple[str, ...]                  # distinct phrases
+    columns: np.ndarray                       # the cue columns of phrase k: columns[column_ptr[k]:column_ptr[k+1]]
+    column_ptr: np.ndarray
+    first_char: np.ndarray                    # bool over code points
+    by_first: dict[str, list[tuple[int, str]]]
+
+    @classmethod
+    def build(cls, phrase_columns: list[tuple[str, int]]) -> "CueIndex":
+        phrases = tuple(sorted({p for p, _ in phrase_columns}))
+        cols_of: dict[str, list[int]] = {p: [] for p in phrases}
+        for p, col in phrase_columns:
+            cols_of[p].append(col)
+        by_first: dict[str, list[tuple[int, str]]] = {}
+        for k, p in enumerate(phrases):
+            by_first.setdefault(p[0], []).append((k, p))
+        first_char = np.zeros(0x110000, dtype=bool)
+        first_char[[ord(ch) for ch in by_first]] = True
+        return cls(phrases, np.array([c for p in phrases for c in cols_of[p]], dtype=np.int64),
+                   np.concatenate([[0], np.cumsum([len(cols_of[p]) for p in phrases])]).astype(np.int64),
+                   first_char, by_first)
+
+    def find(self, batch: NormalizedBatch) -> tuple[np.ndarray, np.ndarray]:
+        """(position, phrase id) of every occurrence of every phrase in the joined text."""
+        text, by_first = batch.text, self.by_first
+        positions, phrase_ids = [], []
+        for pos in np.flatnonzero(self.first_char[batch.codepoints]).tolist():
+            for k, phrase in by_first[text[pos]]:
+                if text.startswith(phrase, pos):
+                    positions.append(pos)
+                    phrase_ids.append(k)
+        return np.array(positions, dtype=np.int64), np.array(phrase_ids, dtype=np.int64)
+
+
+@dataclass
+class WordOccurrences:
+    """Where each word n-gram of a batch sits: its row, column and span (for evidence)."""
+
+    rows: np.ndarray
+    columns: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def of_row(self, row: int) -> slice:
+        lo, hi = np.searchsorted(self.rows, [row, row + 1])
+        return slice(int(lo), int(hi))
+
+
+@dataclass
+class FeatureRows:
+    """Rows of features in CSR layout (``indptr``, sorted ``indices``, ``data``), as plain arrays:
+    prediction needs nothing more, and skips scipy's import and its per-matrix checks (which cost
+    more than featurizing a single text); ``tocsr`` gives the scipy matrix that training uses."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    shape: tuple[int, int]
+
+    @classmethod
+    def concat(cls, parts: list["FeatureRows"], n_columns: int) -> "FeatureRows":
+        offsets = np.cumsum([0] + [len(p.data) for p in parts[:-1]])
+        indptr = np.concatenate([[0]] + [p.indptr[1:] + off for p, off in zip(parts, offsets)]).astype(np.int64)
+        return cls(indptr, np.concatenate([p.indices for p in parts]) if parts else np.zeros(0, np.int32),
+                   np.concatenate([p.data for p in parts]) if parts else np.zeros(0, np.float32),
+                   (len(indptr) - 1, n_columns))
+
+    def tocsr(self) -> "sparse.csr_matrix":
+        from scipy import sparse
+
+        return sparse.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+
+
+@dataclass
+class Analysis:
+    """One featurization of a batch: the TF-IDF rows and where the word n-grams were found."""
+
+    features: FeatureRows
+    words: WordOccurrences
+
+
+class TextFeaturizer:
+    """Texts → hashed n-gram counts → TF-IDF (sublinear tf, smoothed idf) → l2-normalized blocks.
+
+    A scikit-learn-style transformer (``fit`` learns ``idf_``; parameters in the constructor) with no
+    scikit-learn inside, so a saved model predicts without importing scikit-learn.
+    """
+
+    def __init__(self, *, word_ngram_range: tuple[int, int] = (1, 2), char_ngram_range: tuple[int, int] = (1, 3),
+                 n_features_log2: int = 20, sublinear_tf: bool = True, hmm: bool = True,
+                 tokenizer: str = "jieba-rs", cue_phrases: bool = True) -> None:
+        self.word_ngram_range = word_ngram_range
+        self.char_ngram_range = char_ngram_range
+        self.n_features_log2 = n_features_log2
+        self.sublinear_tf = sublinear_tf
+        self.hmm = hmm
+        self.tokenizer = tokenizer
+        self.cue_phrases = cue_phrases
+
+    @property
+    def n_features(self) -> int:
+        """Columns of the two blocks together."""
+        return 2 << self.n_features_log2
+
+    # ------------------------------------------------------------ counting
+    def _cue_index(self) -> "CueIndex":
+        index = self.__dict__.get("_cues")
+        if index is None:
+            pairs = [(label, p) for label, phrases in (load_cue_phrases() if self.cue_phrases else ())
+                     for p in phrases if p]
+            labels = sorted({label for label, _ in pairs})
+            label_cols, _, _, _ = ngram_columns(string_hashes([CUE_PREFIX + label for label in labels]),
+                                                np.arange(len(labels)), (1, 1), _WORD_SEED, self.n_features_log2)
+            column = dict(zip(labels, label_cols.tolist()))
+            index = self.__dict__["_cues"] = CueIndex.build([(p, column[label]) for label, p in pairs])
+        return index
+
+    def _cue_counts(self, batch: NormalizedBatch) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, columns): one ``cue:<label>`` entry per distinct cue phrase of that label in a text."""
+        index = self._cue_index()
+        positions, phrase_ids = index.find(batch)
+        if not len(positions):
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty
+        n_phrases = len(index.phrases)
+        rows = np.searchsorted(batch.starts, positions, side="right") - 1
+        keys = np.unique(rows * n_phrases + phrase_ids)  # a phrase counts once per text
+        rows, phrase_ids = keys // n_phrases, keys % n_phrases
+        # each found phrase → each of its columns (a phrase listed under two labels has two)
+        first, count = index.column_ptr[phrase_ids], np.diff(index.column_ptr)[phrase_ids]
+        within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        return np.repeat(rows, count), index.columns[np.repeat(first, count) + within]
+
+    def _char_counts(self, batch: NormalizedBatch, spans: list[tuple[int, int, str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, columns) of the character n-grams of each masked text with white space removed."""
+        text = masked_text(batch, spans) if spans else batch.text
+        cps = codepoints(text.replace(" ", ""))
+        separator = cps == 10
+        rows = np.cumsum(separator)
+        keep = ~separator
+        cols, rows, _, _ = ngram_columns(cps[keep].astype(np.uint64), rows[keep], tuple(self.char_ngram_range),
+                                         _CHAR_SEED, self.n_features_log2)
+        return rows, cols + (1 << self.n_features_log2)
+
+    def _word_occurrences(self, tokens: TokenTable) -> WordOccurrences:
+        cols, rows, first, last = ngram_columns(string_hashes(tokens.terms), tokens.rows,
+                                                tuple(self.word_ngram_range), _WORD_SEED, self.n_features_log2)
+        order = np.argsort(rows, kind="stable")
+        return WordOccurrences(rows[order], cols[order], tokens.starts[first[order]], tokens.ends[last[order]])
+
+    def count(self, texts: Sequence[str]) -> tuple[FeatureRows, WordOccurrences]:
+        """Raw n-gram counts of texts (rows) over both blocks (columns), and the word occurrences."""
+        batch = normalize_batch(texts)
+        spans = mask_spans(batch)
+        words = self._word_occurrences(tokenize_batch(texts, hmm=self.hmm, backend=self.tokenizer,
+                                                      batch=batch, spans=spans))
+        cue_rows, cue_cols = self._cue_counts(batch)
+        char_rows, char_cols = self._char_counts(batch, spans)
+        n_columns = np.int64(self.n_features)
+        keys, counts = np.unique(np.concatenate([words.rows * n_columns + words.columns, cue_rows * n_columns + cue_cols,
+                                                 char_rows * n_columns + char_cols]), return_counts=True)
+        indptr = np.searchsorted(keys, np.arange(len(texts) + 1, dtype=np.int64) * n_columns)
+        return (FeatureRows(indptr, (keys % n_columns).astype(np.int32), counts.astype(np.float32),
+                            (len(texts), self.n_features)), words)
+
+    # ------------------------------------------------------------- tf-idf
+    def fit(self, texts: Sequence[str], y: object = None) -> "TextFeaturizer":
+        self.fit_transform(texts)
+        return self
+
+    def fit_transform(self, texts: Sequence[str], y: object = None, *, chunk: int = 4096) -> "sparse.csr_matrix":
+        """Learn ``idf_`` from texts and return their TF-IDF rows."""
+        texts = list(texts)
+        counts = FeatureRows.concat([self.count(texts[i:i + chunk])[0] for i in range(0, len(texts), chunk)],
+                                    self.n_features)
+        df = np.bincount(counts.indices, minlength=self.n_features)
+        self.idf_ = (np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0).astype(np.float32)
+        return self._tfidf(counts).tocsr()
+
+    def transform(self, texts: Sequence[str], *, chunk: int = 4096) -> "sparse.csr_matrix":
+        """TF-IDF rows as a scipy matrix (for training and inspection; prediction uses ``analyze``)."""
+        texts = list(texts)
+        return FeatureRows.concat([self.analyze(texts[i:i + chunk]).features for i in range(0, len(texts), chunk)],
+                                  self.n_features).tocsr()
+
+    def analyze(self, texts: Sequence[str]) -> Analysis:
+        """TF-IDF rows of a batch, with the word occurrences that evidence is drawn from."""
+        counts, words = self.count(texts)
+        return Analysis(self._tfidf(counts), words)
+
+    def _tfidf(self, counts: FeatureRows) -> FeatureRows:
+        data = counts.data
+        if self.sublinear_tf:
+            data = np.log(data) + np.float32(1.0)
+        data *= self.idf_[counts.indices]
+        n_rows = counts.shape[0]
+        rows = np.repeat(np.arange(n_rows), np.diff(counts.indptr))
+        block = rows * 2 + (counts.indices >> self.n_features_log2)
+        norms = np.sqrt(np.bincount(block, weights=np.square(data, dtype=np.float64), minlength=2 * n_rows))
+        norms[norms == 0] = 1.0
+        data /= norms[block].astype(np.float32)
+        return FeatureRows(counts.indptr, counts.indices, data, counts.shape)
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_cues"}

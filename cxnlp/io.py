@@ -259,13 +259,44 @@ def _open_stdin(stream: IO[bytes]) -> Table:
 # ------------------------------------------------------------------------------------------ writers
 def cell_value(value: Any) -> Any:
     """How a list or dict field is written in CSV/XLSX: labels joined by ``|``, dicts as JSON text."""
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+    kind = type(value)
+    if kind is str or value is None or kind is float or kind is int:
+        return value
+    if kind is list and all(type(v) is str for v in value):
         return "|".join(value)
     if isinstance(value, (list, dict)):
         return dumps(value)
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
     return value
+
+
+class RowFormatter:
+    """Output rows → what the writer appends: text for CSV/TSV/JSONL, cell lists for XLSX.
+
+    Picklable and independent of the open file, so worker processes format their own chunks and the
+    writing process only appends.
+    """
+
+    def __init__(self, kind: str, columns: list[str]) -> None:
+        self.kind = kind
+        self.columns = columns
+
+    def format(self, rows: list[dict[str, Any]]) -> str | list[list[Any]]:
+        if self.kind == ".jsonl":
+            return "".join([dumps(r) + "\n" for r in rows])
+        columns, known = self.columns, set(self.columns)
+        lines = []
+        for r in rows:
+            cells = [cell_value(r.get(c, "")) for c in columns]
+            if not known.issuperset(r):  # a later JSONL row with keys the first rows lacked: keep them
+                cells.append(dumps({k: v for k, v in r.items() if k not in known}))
+            lines.append(cells)
+        if self.kind == ".xlsx":
+            return [[_xlsx_safe(c) for c in cells] for cells in lines]
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter="\t" if self.kind == ".tsv" else ",").writerows(lines)
+        return buffer.getvalue()
 
 
 class AtomicWriter:
@@ -277,19 +308,19 @@ class AtomicWriter:
         if self.kind not in SUPPORTED_OUTPUTS:
             raise DataError(f"{path}: unsupported output type {self.kind or '(none)'}; "
                             f"use one of {', '.join(SUPPORTED_OUTPUTS)}")
-        self.columns: list[str] | None = None
+        self.formatter: RowFormatter | None = None
         self._stdout = stdout
         self._tmp: str | None = None
         self._fh: IO[Any] | None = None
-        self._csv: Any = None
         self._wb: Any = None
         self._ws: Any = None
 
-    def _open(self, columns: list[str]) -> None:
-        self.columns = columns
+    def open(self, columns: list[str]) -> RowFormatter:
+        """Start the output with these columns (the header); returns the formatter for its rows."""
+        self.formatter = RowFormatter(self.kind, columns)
         if self.path is None:
             self._fh = self._stdout or sys.stdout
-            return
+            return self.formatter
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
         if self.kind == ".xlsx":
@@ -301,36 +332,34 @@ class AtomicWriter:
             self._ws.append(columns)
         elif self.kind in (".csv", ".tsv"):
             self._fh = os.fdopen(fd, "w", encoding="utf-8-sig", newline="")
-            self._csv = csv.writer(self._fh, delimiter="\t" if self.kind == ".tsv" else ",")
-            self._csv.writerow(columns)
+            csv.writer(self._fh, delimiter="\t" if self.kind == ".tsv" else ",").writerow(columns)
         else:
             self._fh = os.fdopen(fd, "w", encoding="utf-8")
+        return self.formatter
 
     def write(self, rows: list[dict[str, Any]]) -> None:
+        """Format and append rows; the first rows written fix the columns if ``open`` was not called."""
         if not rows:
             return
-        if self.columns is None:
+        if self.formatter is None:
             seen: dict[str, None] = {}
             for r in rows:
                 seen.update(dict.fromkeys(r))
-            self._open(list(seen))
-        assert self.columns is not None
-        if self.kind == ".jsonl":
-            self._fh.write("".join(dumps(r) + "\n" for r in rows))  # type: ignore[union-attr]
-            return
-        for r in rows:
-            extra = {k: v for k, v in r.items() if k not in self.columns}
-            cells = [cell_value(r.get(c, "")) for c in self.columns]
-            if extra:  # a later JSONL row with keys the first rows lacked: keep them, never drop
-                cells.append(dumps(extra))
-            if self._ws is not None:
-                self._ws.append([_xlsx_safe(c) for c in cells])
-            else:
-                self._csv.writerow(cells)
+            self.open(list(seen))
+        assert self.formatter is not None
+        self.write_formatted(self.formatter.format(rows))
+
+    def write_formatted(self, payload: str | list[list[Any]]) -> None:
+        """Append what ``RowFormatter.format`` made of some rows."""
+        if self._ws is not None:
+            for cells in payload:
+                self._ws.append(cells)
+        else:
+            self._fh.write(payload)  # type: ignore[union-attr,arg-type]
 
     def commit(self) -> None:
-        if self.columns is None:
-            self._open([])
+        if self.formatter is None:
+            self.open([])
         if self.path is None:
             self._fh.flush()  # type: ignore[union-attr]
             return

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from cxnlp.taxonomy import SENTIMENTS
 
 if TYPE_CHECKING:
@@ -69,25 +71,26 @@ def predict_texts(model: "LoadedModel", texts: Sequence[object], *, explain: boo
     scores = est.score_texts(good_texts)
     cat_p, sent_p = scores.category, scores.sentiment
     conf = est.confidence(cat_p, sent_p)
-    labels = est.categories_
+    labels, sentiments = est.categories_, est.sentiments_
+    # Whole-batch array work, then plain Python values per row.
+    assigned = [[label for label, on in zip(labels, row) if on] for row in (cat_p >= est.thresholds_).tolist()]
+    corrected = [est.correction_for(t) for t in good_texts]
+    evidence = (est.evidence(good_texts, [a if c is None else () for a, c in zip(assigned, corrected)],
+                             scores.analysis) if explain else [{}] * len(good))
+    cat_r, sent_r, conf_r = np.round(cat_p, 4).tolist(), np.round(sent_p, 4).tolist(), np.round(conf, 4).tolist()
+    top_sentiment = sent_p.argmax(axis=1).tolist()
     for k, i in enumerate(good):
-        corrected = est.correction_for(good_texts[k])
-        if corrected is not None:  # an analyst corrected this very text: say what they said
-            results[i] = _corrected_prediction(est, good_texts[k], corrected, version, explain)
+        if corrected[k] is not None:  # an analyst corrected this very text: say what they said
+            results[i] = _corrected_prediction(est, good_texts[k], corrected[k], version, explain)
             continue
-        assigned = [label for j, label in enumerate(labels) if cat_p[k, j] >= est.thresholds_[j]]
-        evidence = {}
-        if explain and assigned:
-            spans = est.explain(good_texts[k], assigned, scores.features, scores.tokens[k], row=k)
-            evidence = {label: [t._asdict() for t in spans[label]] for label in assigned}
         results[i] = Prediction(
-            categories=assigned,
-            category_scores={label: round(float(cat_p[k, j]), 4) for j, label in enumerate(labels)},
-            sentiment=SENTIMENTS[int(sent_p[k].argmax())],
-            sentiment_scores={s: round(float(sent_p[k, j]), 4) for j, s in enumerate(SENTIMENTS)},
-            confidence=round(float(conf[k]), 4),
+            categories=assigned[k],
+            category_scores=dict(zip(labels, cat_r[k])),
+            sentiment=sentiments[top_sentiment[k]],
+            sentiment_scores=dict(zip(sentiments, sent_r[k])),
+            confidence=conf_r[k],
             needs_review=bool(conf[k] < est.min_confidence),
-            evidence=evidence,
+            evidence={label: [t._asdict() for t in spans] for label, spans in evidence[k].items()},
             model_version=version,
         )
     return results

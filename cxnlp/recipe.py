@@ -46,7 +46,9 @@ class FeaturesRecipe(_Strict):
 
 class ClassifierRecipe(_Strict):
     category_C: float
+    polarity_C: float
     sentiment_C: float
+    tol: float
     class_weight: Literal["balanced"] | None
     cv_folds: int
     min_confidence: float

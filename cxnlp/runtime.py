@@ -1,149 +1,118 @@
 """CompiledClassifier: what a trained FeedbackClassifier needs at prediction time, and nothing more.
 
-Training uses scikit-learn; prediction does not: the hashed TF-IDF features are recomputed here with
-numpy and MurmurHash3 (``mmh3`` gives the same hashes as scikit-learn's HashingVectorizer), and the
-heads are sparse weight matrices. Loading a model therefore skips scikit-learn's import (over a
-second), and one process serves thousands of texts a second. ``FeedbackClassifier`` builds one of
-these at the end of ``fit`` and predicts through it, so there is one prediction path.
+Training uses scikit-learn; prediction does not: features come from the same ``TextFeaturizer`` that
+training fitted (numpy only), and the heads are one dense weight matrix. Loading a model therefore
+skips the imports of scikit-learn (over a second) and scipy. ``FeedbackClassifier`` builds one of these at the end of
+``fit`` and predicts through it, so there is one prediction path.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from typing import TYPE_CHECKING
 
-import mmh3
 import numpy as np
-from scipy import sparse
-
-from cxnlp.analyzers import CharAnalyzer, WordAnalyzer, word_ngrams
+from cxnlp.features import Analysis, FeatureRows, TextFeaturizer
 from cxnlp.taxonomy import SENTIMENTS
 from cxnlp.text import Token, mask_personal_data, normalize
 
-_INT32_MIN = -(2 ** 31)
-
-
-def hashed_columns(hashes: np.ndarray, n_features: int) -> np.ndarray:
-    """Columns for signed 32-bit MurmurHash3 values, exactly as scikit-learn's HashingVectorizer."""
-    h = hashes.astype(np.int64)
-    cols = np.abs(h) % n_features
-    return np.where(h == _INT32_MIN, (2 ** 31 - 1 - (n_features - 1)) % n_features, cols)
-
-
-@dataclass
-class HashedTfidfBlock:
-    """One feature block: analyzer → hashed counts → (1 + log) tf × idf → l2-normalized rows."""
-
-    analyzer: WordAnalyzer | CharAnalyzer
-    n_features: int
-    idf: np.ndarray  # float32, one per column
-    sublinear_tf: bool
-
-    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return self.transform_features([self.analyzer(t) for t in texts])
-
-    def transform_features(self, feats: list[list[str]]) -> sparse.csr_matrix:
-        """Rows from each text's feature strings (the analyzer's output)."""
-        n_docs = len(feats)
-        indptr = np.zeros(n_docs + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, feats), dtype=np.int64, count=n_docs), out=indptr[1:])
-        hashes = np.fromiter(chain.from_iterable(map(mmh3.hash, f) for f in feats), dtype=np.int64,
-                             count=int(indptr[-1]))
-        counts = sparse.csr_matrix((np.ones(len(hashes), dtype=np.float32), hashed_columns(hashes, self.n_features),
-                                    indptr), shape=(n_docs, self.n_features))
-        counts.sum_duplicates()  # sorts each row's columns and adds up repeats, in compiled code
-        data = counts.data
-        if self.sublinear_tf:
-            data = np.log(data) + np.float32(1.0)
-        data *= self.idf[counts.indices]
-        rows = np.repeat(np.arange(n_docs), np.diff(counts.indptr))
-        norms = np.sqrt(np.bincount(rows, weights=np.square(data, dtype=np.float64), minlength=n_docs))
-        norms[norms == 0] = 1.0
-        data /= norms[rows].astype(np.float32)
-        return sparse.csr_matrix((data, counts.indices, counts.indptr), shape=(n_docs, self.n_features))
+if TYPE_CHECKING:
+    from scipy import sparse
 
 
 @dataclass
 class Scores:
-    """What one featurization of a batch yields: probabilities, features and tokens (for evidence)."""
+    """What one featurization of a batch yields: probabilities, and the analysis evidence is drawn from."""
 
     category: np.ndarray
     sentiment: np.ndarray
-    features: sparse.csr_matrix
-    tokens: list[list[Token]]
+    analysis: Analysis
 
 
 @dataclass
 class CompiledClassifier:
-    """Prediction-time model: two feature blocks, per-label calibrated linear heads with thresholds,
-    and the sentiment heads. Attributes mirror FeedbackClassifier's fitted ones."""
+    """Prediction-time model: the fitted featurizer, per-label calibrated linear heads with thresholds,
+    and the sentiment heads. Attributes mirror FeedbackClassifier's fitted ones.
 
-    word: HashedTfidfBlock
-    char: HashedTfidfBlock
+    The heads' weights are dense rows for the columns the model kept (``columns_``), then a row of
+    zeros for every other column: scoring gathers one weight row per feature, in numpy alone.
+    """
+
+    featurizer: TextFeaturizer
     categories_: tuple[str, ...]
     thresholds_: np.ndarray
     calibrators_: np.ndarray
-    category_coef_: sparse.csr_matrix
+    columns_: np.ndarray              # sorted feature columns that carry weights (int32)
+    # (len(columns_) + 1) × (categories…, polarity-word, polarity-char, neutral), float32
+    coef_: np.ndarray
+    # per row of coef_: the naive-Bayes log-count ratio of a character column (0 elsewhere), float32
+    nb_ratio_: np.ndarray
     category_intercept_: np.ndarray
-    sentiment_coef_: sparse.csr_matrix
     sentiment_intercept_: np.ndarray
-    word_ngram_range: tuple[int, int]
     min_confidence: float
     evidence_terms: int
     sentiments_: tuple[str, ...] = SENTIMENTS
     # Analysts' corrections (from the ledger): a text they corrected is classified as they said.
     corrections: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
-    _word_coef: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _row_of: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_word_coef"] = None  # a dense cache, rebuilt on first use; never saved
+        state["_row_of"] = None  # rebuilt on first use; never saved
         return state
 
-    def _analyze(self, texts: Sequence[str]) -> tuple[sparse.csr_matrix, list[list[Token]]]:
-        word = self.word.analyzer
-        tokens = [word.tokens(t) for t in texts]
-        X = sparse.hstack([self.word.transform_features([word.features(t, k) for t, k in zip(texts, tokens)]),
-                           self.char.transform(texts)], format="csr")
-        return X, tokens
+    def row_of(self) -> np.ndarray:
+        """The row of ``coef_`` for every feature column (the zero row for columns without weights),
+        built once per process (``LoadedModel.warm_up`` builds it before workers fork, so they share it)."""
+        if self._row_of is None:
+            n_kept = len(self.columns_)
+            row_of = np.full(self.featurizer.n_features, n_kept, dtype=np.int32)
+            row_of[self.columns_] = np.arange(n_kept, dtype=np.int32)
+            self._row_of = row_of
+        return self._row_of
 
-    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        return self._analyze(texts)[0]
+    def transform(self, texts: Sequence[str]) -> "sparse.csr_matrix":
+        """TF-IDF rows as a scipy matrix (for inspection and tests; prediction does not need scipy)."""
+        return self.featurizer.transform(texts)
 
-    def correction_for(self, text: str) -> tuple[tuple[str, ...], str] | None:
-        """The analyst-corrected (categories, sentiment) of this exact text, if any."""
-        corrections = getattr(self, "corrections", None)  # absent in models saved before corrections existed
-        return corrections.get(correction_key(text)) if corrections else None
+    def raw_scores(self, features: FeatureRows) -> tuple[np.ndarray, np.ndarray]:
+        """Linear scores of the category heads and of the sentiment heads, intercepts included."""
+        rows = self.row_of()[features.indices]
+        z = row_sums(self.coef_[rows] * features.data[:, None], features.indptr).astype(np.float64)
+        n_cat = len(self.categories_)
+        z[:, n_cat + 1] = nb_scores(features.indptr, rows, self.nb_ratio_, self.coef_[:, n_cat + 1])
+        return z[:, :n_cat] + self.category_intercept_, z[:, n_cat:] + self.sentiment_intercept_
 
-    def word_coef(self) -> np.ndarray:
-        """Category weights of the word block as a dense array (for evidence look-ups), built once."""
-        if self._word_coef is None:
-            self._word_coef = self.category_coef_[: self.word.n_features].toarray()
-        return self._word_coef
+    def category_proba(self, features: FeatureRows) -> np.ndarray:
+        return self._calibrate(self.raw_scores(features)[0])
 
-    def category_proba(self, features: sparse.csr_matrix) -> np.ndarray:
-        scores = (features @ self.category_coef_).toarray().astype(np.float64) + self.category_intercept_
+    def _calibrate(self, scores: np.ndarray) -> np.ndarray:
         a, b = self.calibrators_[:, 0], self.calibrators_[:, 1]
         return 1.0 / (1.0 + np.exp(-(scores * a + b)))
 
-    def sentiment_proba(self, features: sparse.csr_matrix) -> np.ndarray:
+    def sentiment_proba(self, features: FeatureRows) -> np.ndarray:
         """Columns in ``SENTIMENTS`` order: negative, neutral, positive."""
-        z = (features @ self.sentiment_coef_).toarray().astype(np.float64) + self.sentiment_intercept_
-        return sentiment_from_scores(z)
+        return sentiment_from_scores(self.raw_scores(features)[1])
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self.category_proba(self.transform(texts))
+        return self.category_proba(self.featurizer.analyze(texts).features)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         return (self.predict_proba(texts) >= self.thresholds_).astype(int)
 
     def predict_sentiment_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self.sentiment_proba(self.transform(texts))
+        return self.sentiment_proba(self.featurizer.analyze(texts).features)
 
     def score_texts(self, texts: Sequence[str]) -> Scores:
         """Category and sentiment probabilities from one featurization, plus what ``explain`` needs."""
-        features, tokens = self._analyze(texts)
-        return Scores(self.category_proba(features), self.sentiment_proba(features), features, tokens)
+        analysis = self.featurizer.analyze(texts)
+        category, sentiment = self.raw_scores(analysis.features)
+        return Scores(self._calibrate(category), sentiment_from_scores(sentiment), analysis)
+
+    def correction_for(self, text: str) -> tuple[tuple[str, ...], str] | None:
+        """The analyst-corrected (categories, sentiment) of this exact text, if any."""
+        corrections = getattr(self, "corrections", None)  # absent in models saved before corrections existed
+        return corrections.get(correction_key(text)) if corrections else None
 
     def confidence(self, category_proba: np.ndarray, sentiment_proba: np.ndarray) -> np.ndarray:
         """0.5 at a decision threshold, 1.0 at certainty; the weakest decision of a text counts."""
@@ -153,38 +122,49 @@ class CompiledClassifier:
         category_conf = 0.5 + 0.5 * np.clip(distance, 0, 1)
         return np.minimum(category_conf.min(axis=1), sentiment_proba.max(axis=1))
 
-    def explain(self, text: str, labels: Sequence[str], features: sparse.csr_matrix | None = None,
-                tokens: list[Token] | None = None, row: int = 0) -> dict[str, list[Token]]:
-        """For each label, the words of ``text`` that pushed its score up most, with their spans.
+    def explain(self, text: str, labels: Sequence[str]) -> dict[str, list[Token]]:
+        """For each label, the words of ``text`` that pushed its score up most, with their spans."""
+        return self.evidence([text], [labels], self.featurizer.analyze([text]))[0]
 
-        A word n-gram's push is its TF-IDF value times the label's weight; the text's own n-grams are
-        hashed again to find their columns, so no vocabulary is needed.
+    def evidence(self, texts: Sequence[str], labels: Sequence[Sequence[str]], analysis: Analysis
+                 ) -> list[dict[str, list[Token]]]:
+        """Per text of an analyzed batch, for each of its ``labels``, the word n-grams that pushed the
+        label's score up most (the top ``evidence_terms``, each wherever it occurs), with their spans.
+
+        A word n-gram's push is its TF-IDF value times the label's weight. The analysis says where
+        each n-gram was found, so no vocabulary is needed.
         """
-        if not labels:
-            return {}
-        X = features if features is not None else self.transform([text])
-        lo, hi = X.indptr[row], X.indptr[row + 1]
-        indices, data = X.indices[lo:hi], X.data[lo:hi]  # sorted column ids of this row and their values
-        spans_of: dict[str, list[tuple[int, int]]] = {}
-        if tokens is None:
-            tokens = self.word.analyzer.tokens(text)
-        for term, start, end in word_ngrams(tokens, tuple(self.word_ngram_range)):
-            spans_of.setdefault(term, []).append((start, end))
-        terms = list(spans_of)
-        columns = hashed_columns(np.fromiter(map(mmh3.hash, terms), dtype=np.int64, count=len(terms)),
-                                 self.word.n_features)
-        pos = np.minimum(np.searchsorted(indices, columns), max(len(indices) - 1, 0))
-        weights = np.where(indices[pos] == columns, data[pos], 0.0) if len(indices) else np.zeros(len(columns))
-        coef = self.word_coef()[columns]
-        out: dict[str, list[Token]] = {}
-        for label in labels:
-            contrib = weights * coef[:, self.categories_.index(label)]
-            found: set[Token] = set()
-            for k in np.argsort(-contrib)[: self.evidence_terms]:
-                if contrib[k] <= 0:
-                    break
-                found.update(Token(text[a:b], a, b) for a, b in spans_of[terms[k]])
-            out[label] = sorted(found, key=lambda t: (t.start, t.end))
+        X, words = analysis.features, analysis.words
+        out: list[dict[str, list[Token]]] = [{label: [] for label in ls} for ls in labels]
+        index = {label: j for j, label in enumerate(self.categories_)}
+        asked = np.zeros((len(texts), len(self.categories_)), dtype=bool)
+        for i, ls in enumerate(labels):
+            asked[i, [index[label] for label in ls]] = True
+        occ = np.flatnonzero(asked.any(axis=1)[words.rows])
+        if not len(occ):
+            return out
+        rows, cols = words.rows[occ], words.columns[occ]
+        # one entry per (row, n-gram): its TF-IDF value (found by one search) times each label's weight
+        n_cols = np.int64(X.shape[1])
+        keys, first, inverse = np.unique(rows * n_cols + cols, return_index=True, return_inverse=True)
+        entry_keys = np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr)) * n_cols + X.indices
+        values = X.data[np.searchsorted(entry_keys, keys)]
+        push = values[:, None] * self.coef_[self.row_of()[cols[first]], : len(self.categories_)]
+        # the strongest few n-grams of each (row, label), among those that push it up
+        u, j = np.nonzero(asked[rows[first]] & (push > 0))
+        order = np.lexsort((-push[u, j], j, rows[first][u]))
+        u, j = u[order], j[order]
+        group = rows[first][u] * len(self.categories_) + j
+        rank = np.arange(len(group)) - np.searchsorted(group, group)
+        top = np.zeros(push.shape, dtype=bool)
+        top[u[rank < self.evidence_terms], j[rank < self.evidence_terms]] = True
+        # every occurrence of a top n-gram, by row, label and position
+        k, j = np.nonzero(top[inverse])
+        spans = np.unique((((rows[k] << 3) | j) << 42) | (words.starts[occ[k]] << 21) | words.ends[occ[k]])
+        for row_label, start, end in zip((spans >> 42).tolist(), ((spans >> 21) & 0x1FFFFF).tolist(),
+                                         (spans & 0x1FFFFF).tolist()):
+            row = row_label >> 3
+            out[row][self.categories_[row_label & 7]].append(Token(texts[row][start:end], start, end))
         return out
 
 
@@ -192,6 +172,28 @@ def correction_key(text: str) -> str:
     """How a corrected text is recognized again: personal data masked (as the ledger stores it),
     normalized, white space collapsed."""
     return " ".join(normalize(mask_personal_data(text)).split())
+
+
+def row_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """Sum of each CSR row's entries of ``values`` (one entry per stored feature; rows may be empty)."""
+    out = np.zeros((len(indptr) - 1,) + values.shape[1:], dtype=values.dtype)
+    starts = indptr[:-1]
+    filled = starts < indptr[1:]
+    if filled.any():
+        out[filled] = np.add.reduceat(values, starts[filled], axis=0)
+    return out
+
+
+def nb_scores(indptr: np.ndarray, rows: np.ndarray, ratio: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Scores of the naive-Bayes character head (NB-LR, Wang & Manning 2012): every character n-gram
+    present counts once, scaled by its log-count ratio, and each text's vector is l2-normalized.
+
+    ``rows`` gives each stored feature's row in ``ratio`` / ``weights`` (ratio 0 for word columns).
+    """
+    value = ratio[rows].astype(np.float64)
+    norms = np.sqrt(row_sums(value * value, indptr))
+    norms[norms == 0] = 1.0
+    return row_sums(value * weights[rows], indptr) / norms
 
 
 def sentiment_from_scores(z: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ class LoadedModel:
         """Load the segmenter and the model's lazy tables now (before forking workers, before serving)."""
         from cxnlp.prediction import predict_texts
 
-        self.estimator.word_coef()
+        self.estimator.row_of()
         predict_texts(self, ["客服态度很好，发货很快"])
 
 

@@ -4,20 +4,28 @@
 simplified, Latin lower-cased, white space and punctuation unified), so an offset into the
 normalized text is an offset into the original: evidence spans point at what the customer wrote.
 Masking (order numbers, phones, URLs, e-mails → placeholders) happens at tokenization time, where
-each placeholder token keeps the span of what it replaced.
+each placeholder token keeps the span of what it replaced. The ``*_batch`` functions do all of this for
+many texts at once (one look-up pass, one segmenter call), which is what featurization uses.
 """
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import json
 import logging
 import os
 import re
 import tempfile
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress, repeat
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
+
+import numpy as np
 
 USER_DICT = "userdict.txt"
 
@@ -32,7 +40,6 @@ _MASK_RE = re.compile(
 )
 # Tokens made only of white space and these punctuation marks carry nothing and are dropped.
 _DROP_CHARS = frozenset(",.;:、\"'()[]<>~-_/\\|*=+^`·…")
-_DROP_TOKEN_RE = re.compile("^[\\s" + re.escape("".join(sorted(_DROP_CHARS))) + "]+$")
 
 _PUNCT_MAP = {
     "。": ".", "，": ",", "、": ",", "；": ";", "：": ":", "？": "?", "！": "!",
@@ -42,13 +49,20 @@ _PUNCT_MAP = {
 }
 
 
+def _zhconv_simplified() -> dict[str, str]:
+    """zhconv's traditional → simplified table (its "zh-hans" dictionary), read from zhconv's data file
+    without importing zhconv, whose import pulls in pkg_resources: a tenth of a second of start-up."""
+    spec = importlib.util.find_spec("zhconv")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("zhconv is not installed: pip install zhconv")
+    return json.loads((Path(spec.submodule_search_locations[0]) / "zhcdict.json").read_bytes())["zh2Hans"]
+
+
 @lru_cache(maxsize=1)
 def _translation_table() -> dict[int, str]:
     """One-to-one character map; built on first use so importing the module costs nothing."""
-    import zhconv
-
     table: dict[int, str] = {}
-    for trad, simp in zhconv.zhconv.getdict("zh-hans").items():
+    for trad, simp in _zhconv_simplified().items():
         if len(trad) == 1 and len(simp) == 1 and trad != simp:
             table[ord(trad)] = simp
     for code in range(0xFF01, 0xFF5F):  # full-width ASCII block
@@ -61,6 +75,8 @@ def _translation_table() -> dict[int, str]:
         table[code] = chr(code - 0xFEE0 + 32)
     for ws in "\t\n\r\x0b\x0c\xa0\u2002\u2003\u2009\u200b\u3000":
         table[ord(ws)] = " "
+    for code in range(0xD800, 0xE000):  # lone surrogates (from a bad decode) cannot be segmented
+        table[code] = "\ufffd"
     return table
 
 
@@ -75,16 +91,14 @@ def normalize(text: str) -> str:
 
 def mask(text: str) -> str:
     """Normalized text with URLs, e-mails, phone and order/ID numbers replaced by placeholders."""
-    return _MASK_RE.sub(lambda m: PLACEHOLDERS[m.lastgroup or "idnum"], normalize(text))
+    batch = normalize_batch([text])
+    return masked_text(batch, mask_spans(batch))
 
 
 class Token(NamedTuple):
     term: str
     start: int
     end: int
-
-
-_new_token = tuple.__new__  # builds a Token without NamedTuple's Python-level __new__ (hot path)
 
 
 def default_cache_dir() -> Path:
@@ -167,30 +181,146 @@ def jieba_tokenizer(backend: str = "jieba-rs"):
     return tok
 
 
-def tokenize_spans(text: str, *, hmm: bool = True, backend: str = "jieba-rs") -> list[Token]:
-    """Tokens of a text with offsets into the original text; placeholders stand for masked spans."""
+@dataclass
+class TokenTable:
+    """The tokens of a batch of texts as parallel arrays, in text order: each token's term, the row
+    (text) it belongs to, and its span in that text. One segmenter call covers the whole batch."""
+
+    terms: list[str]
+    rows: np.ndarray    # int64, non-decreasing
+    starts: np.ndarray  # int64 offsets into the token's own text
+    ends: np.ndarray
+
+    def tokens_of(self, row: int) -> list[Token]:
+        lo, hi = np.searchsorted(self.rows, [row, row + 1])
+        return [Token(self.terms[k], int(self.starts[k]), int(self.ends[k])) for k in range(lo, hi)]
+
+
+# Characters a dropped token may consist of: the punctuation above and every white-space character.
+_STRIP_CHARS = "".join(sorted(_DROP_CHARS)) + "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+_SEPARATOR = "\n"  # normalization maps every "\n" to a space, so no text contains it; jieba splits on it
+
+
+@lru_cache(maxsize=1)
+def _translation_array() -> np.ndarray:
+    """``_translation_table`` as a look-up array over all code points (4 MB, shared by forked workers)."""
+    lut = np.arange(0x110000, dtype=np.uint32)
+    for code, dst in _translation_table().items():
+        lut[code] = ord(dst)
+    return lut
+
+
+def codepoints(text: str) -> np.ndarray:
+    """The code points of a string as uint32 (lone surrogates included, as Python keeps them)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+@dataclass
+class NormalizedBatch:
+    """Many texts normalized at once and joined by a separator that no normalized text contains
+    (normalization maps every "\\n" to a space); ``starts`` says where each text begins."""
+
+    text: str
+    codepoints: np.ndarray  # uint32, of ``text``
+    starts: np.ndarray      # int64
+    lengths: np.ndarray     # int64
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
+def normalize_batch(texts: Sequence[str]) -> NormalizedBatch:
+    """``normalize`` for many texts in one pass of array look-ups instead of one call per text."""
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    starts = np.zeros(len(texts), dtype=np.int64)
+    np.cumsum(lengths[:-1] + 1, out=starts[1:])
+    cps = codepoints(_SEPARATOR.join(texts))
+    cps = _translation_array()[cps]
+    cps[(starts + lengths)[:-1]] = ord(_SEPARATOR)
+    return NormalizedBatch(cps.tobytes().decode("utf-32-le", "surrogatepass"), cps, starts, lengths)
+
+
+@lru_cache(maxsize=1)
+def _mask_hint_chars() -> np.ndarray:
+    """Characters without which no text holds a masked span: digits, "@", and "h", "w" (of http, www)."""
+    hint = np.zeros(0x110000, dtype=bool)
+    hint[[ord(ch) for ch in "0123456789@hw"]] = True
+    return hint
+
+
+def mask_spans(batch: NormalizedBatch) -> list[tuple[int, int, str]]:
+    """(start, end, placeholder) of every masked span in the joined text, in order.
+
+    Masked things (URLs, e-mails, phone and order numbers) are written in printable ASCII, so the
+    pattern runs only over runs of printable ASCII that hold a digit, "@", "h" or "w": a few
+    characters per text instead of all of them.
+    """
+    cps = batch.codepoints
+    hinted = _mask_hint_chars()[cps]
+    if not hinted.any():
+        return []
+    printable = (cps >= 0x21) & (cps <= 0x7E)
+    edges = np.diff(printable.astype(np.int8), prepend=0, append=0)
+    run_starts, run_ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    runs = np.unique(np.searchsorted(run_starts, np.flatnonzero(hinted), side="right") - 1)
+    text, spans = batch.text, []
+    for start, end in zip(run_starts[runs].tolist(), run_ends[runs].tolist()):
+        spans.extend((m.start(), m.end(), PLACEHOLDERS[m.lastgroup or "idnum"])
+                     for m in _MASK_RE.finditer(text, start, end))
+    return spans
+
+
+def masked_text(batch: NormalizedBatch, spans: list[tuple[int, int, str]]) -> str:
+    """The joined text with each masked span replaced by its placeholder (``mask`` for a batch)."""
+    parts, pos = [], 0
+    for start, end, placeholder in spans:
+        parts.append(batch.text[pos:start])
+        parts.append(placeholder)
+        pos = end
+    parts.append(batch.text[pos:])
+    return "".join(parts)
+
+
+def tokenize_batch(texts: Sequence[str], *, hmm: bool = True, backend: str = "jieba-rs",
+                   batch: NormalizedBatch | None = None, spans: list[tuple[int, int, str]] | None = None
+                   ) -> TokenTable:
+    """Tokens of many texts, with offsets into each original text; placeholders stand for masked spans.
+
+    The texts are normalized, joined and segmented in one call (jieba never joins words across the
+    separator, so the tokens are those of each text alone); white space and punctuation are dropped.
+    ``batch`` and ``spans`` are ``normalize_batch(texts)`` and its ``mask_spans`` when the caller has them.
+    """
     tok = jieba_tokenizer(backend)
-    norm = normalize(text)
-    tokens: list[Token] = []
+    batch = batch if batch is not None else normalize_batch(texts)
+    spans = spans if spans is not None else mask_spans(batch)
+    text, text_starts = batch.text, batch.starts
+    pieces: list[str] = []
+    masked_at: list[int] = []    # indices in ``pieces`` of placeholders
+    masked_len: list[int] = []   # and the length of the span each replaced
     pos = 0
+    for start, end, placeholder in spans:
+        if start > pos:
+            pieces.extend(tok.lcut(text[pos:start], HMM=hmm))
+        masked_at.append(len(pieces))
+        masked_len.append(end - start)
+        pieces.append(placeholder)
+        pos = end
+    if pos < len(text):
+        pieces.extend(tok.lcut(text[pos:], HMM=hmm))
+    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+    lengths[masked_at] = masked_len  # the pieces cover the text, so offsets add up
+    ends = np.cumsum(lengths)
+    keep = np.fromiter(map(bool, map(str.strip, pieces, repeat(_STRIP_CHARS))), dtype=bool, count=len(pieces))
+    ends = ends[keep]
+    starts = ends - lengths[keep]
+    rows = np.searchsorted(text_starts, starts, side="right") - 1
+    offset = text_starts[rows]
+    return TokenTable(list(compress(pieces, keep)), rows, starts - offset, ends - offset)
 
-    def cut(segment: str, offset: int) -> None:
-        pos = offset
-        for word in tok.lcut(segment, HMM=hmm):  # the pieces cover the segment, so offsets add up
-            end = pos + len(word)
-            dropped = (word in _DROP_CHARS or word.isspace()) if len(word) == 1 else _DROP_TOKEN_RE.match(word)
-            if not dropped:
-                tokens.append(_new_token(Token, (word, pos, end)))
-            pos = end
 
-    for m in _MASK_RE.finditer(norm):
-        if m.start() > pos:
-            cut(norm[pos:m.start()], pos)
-        tokens.append(Token(PLACEHOLDERS[m.lastgroup or "idnum"], m.start(), m.end()))
-        pos = m.end()
-    if pos < len(norm):
-        cut(norm[pos:], pos)
-    return tokens
+def tokenize_spans(text: str, *, hmm: bool = True, backend: str = "jieba-rs") -> list[Token]:
+    """Tokens of one text with offsets into the original text; placeholders stand for masked spans."""
+    return tokenize_batch([text], hmm=hmm, backend=backend).tokens_of(0)
 
 
 # Personal data masked before a text is stored (the ledger keeps what customers wrote, minus who they are).

@@ -15,11 +15,13 @@ from cxnlp.settings import Settings
 from cxnlp.store import LoadedModel
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies that do no I/O are coroutines: FastAPI runs a plain function in a worker thread, and
+# that hop costs more per request than the classification itself.
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_model(request: Request) -> LoadedModel:
+async def get_model(request: Request) -> LoadedModel:
     model = getattr(request.app.state, "model", None)
     if model is None:
         raise HTTPException(status_code=503, detail="model is not loaded yet")
@@ -40,7 +42,7 @@ def get_rules(request: Request) -> LedgerRules:
     return rules
 
 
-def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+async def require_api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
     expected = request.app.state.settings.api_key
     if expected and not (x_api_key and secrets.compare_digest(x_api_key, expected)):
         raise HTTPException(status_code=401, detail="missing or wrong X-API-Key")

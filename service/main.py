@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerError, ModelError, NotFoundError
 from cxnlp.settings import Settings, get_settings
@@ -15,6 +16,28 @@ from service.routes import model as model_routes
 
 # Library errors → HTTP statuses (the library itself knows nothing of HTTP).
 ERROR_STATUS = ((NotFoundError, 404), (LedgerError, 409), (DataError, 422), (ConfigError, 500), (ModelError, 500))
+
+
+class BodySizeLimit:
+    """Refuses a request whose declared body is over the limit (413) before anything reads it.
+
+    Plain ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware runs every
+    request through extra tasks and streams, which cost more than classifying a text.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.max_bytes:
+                response = JSONResponse(status_code=413, content={
+                    "detail": f"request body is {int(length)} bytes; the limit is {self.max_bytes}"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(model: LoadedModel | None = None, settings: Settings | None = None) -> FastAPI:
@@ -34,13 +57,7 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
     app.state.model = model
     app.state.settings = settings
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse(status_code=413, content={
-                "detail": f"request body is {int(length)} bytes; the limit is {settings.max_body_bytes}"})
-        return await call_next(request)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(CxnlpError)
     async def library_error(_request: Request, exc: CxnlpError):

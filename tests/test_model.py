@@ -49,7 +49,8 @@ def test_fit_is_deterministic_and_learns_short_words():
     a = small().fit(TEXTS, CATS, SENTS)
     b = small().fit(TEXTS, CATS, SENTS)
     np.testing.assert_allclose(a.predict_proba(TEXTS), b.predict_proba(TEXTS))
-    assert "了" in a.features_.transformer_list[0][1].named_steps["hash"].analyzer("等了很久")  # 1-character words survive
+    _, words = a.features_.count(["等了很久"])
+    assert (1, 2) in set(zip(words.starts.tolist(), words.ends.tolist()))  # 1-character words ("了") survive
     assert a.categories_ == ("attitude", "speed")
     assert set(a.cv_report_["categories"]) == {"attitude", "speed"}
     assert 0.05 <= a.thresholds_.min() and a.thresholds_.max() <= 0.95
@@ -108,15 +109,58 @@ def test_scikit_learn_version_mismatch_warns_not_crashes(tmp_path):
     assert loaded.estimator.predict(["客服很凶"]).shape == (1, 2)
 
 
-def test_compiled_features_match_scikit_learn():
-    """The prediction-time featurizer (numpy + mmh3) reproduces the training-time one (scikit-learn)."""
+def test_a_text_gets_the_same_features_alone_or_in_any_batch():
+    """Batches are featurized as one joined text: nothing may leak from one text into its neighbours."""
     est = small().fit(TEXTS, CATS, SENTS)
-    texts = TEXTS[:12] + ["", "订单2025110312345678退款三天没到🙄", "態度很差！！！"]
-    np.testing.assert_allclose(est.features_.transform(texts).toarray(), est.compiled_.transform(texts).toarray(),
-                               rtol=1e-5, atol=1e-6)
+    texts = TEXTS[:12] + ["", " ", "订单2025110312345678退款三天没到🙄", "態度很差！！！", "a", "b@c.com 好"]
+    together = est.compiled_.transform(texts).toarray()
+    alone = np.vstack([est.compiled_.transform([t]).toarray() for t in texts])
+    np.testing.assert_array_equal(together, alone)
+    reordered = est.compiled_.transform(texts[::-1]).toarray()[::-1]
+    np.testing.assert_array_equal(together, reordered)
 
 
-def test_loading_a_model_does_not_import_scikit_learn(tmp_path):
+def test_evidence_of_a_text_is_the_same_alone_or_in_a_batch():
+    est = small().fit(TEXTS, CATS, SENTS).compiled_
+    texts = ["客服态度很差，等了三天没人回复", "前台小姐姐很热情，发货很快", "房间很干净", "催了好几次还没处理，服务员脸色难看"]
+    labels = [["attitude", "speed"], ["speed"], [], ["attitude", "speed"]]
+    together = est.evidence(texts, labels, est.featurizer.analyze(texts))
+    alone = [est.evidence([t], [ls], est.featurizer.analyze([t]))[0] for t, ls in zip(texts, labels)]
+    assert together == alone
+    assert together[0]["attitude"] and together[0]["speed"] and together[2] == {}
+    for text, evidence in zip(texts, together):
+        assert all(text[s.start:s.end] == s.term for spans in evidence.values() for s in spans)
+
+
+def test_training_and_prediction_score_sentiment_alike():
+    """Out-of-fold reports score with the training-side formula; the shipped model with the compiled one."""
+    from cxnlp.model import _sentiment_scores
+
+    est = small().fit(TEXTS, CATS, SENTS)
+    texts = ["客服态度很差，等了三天", "前台很热情", "房间还行吧", "!!!"]
+    X = est.features_.transform(texts)[:, est.columns_]
+    expected = _sentiment_scores(X, est.sentiment_coef_, est.sentiment_intercept_, est.nb_ratio_)
+    compiled = est.compiled_
+    np.testing.assert_allclose(compiled.raw_scores(compiled.featurizer.analyze(texts).features)[1], expected,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_tfidf_matches_scikit_learn():
+    """The numpy TF-IDF is scikit-learn's TfidfTransformer(sublinear_tf=True), applied to each block."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    est = small().fit(TEXTS, CATS, SENTS)
+    featurizer = est.features_
+    counts = featurizer.count(TEXTS)[0].tocsr()
+    texts = ["订单2025110312345678退款三天没到🙄", "態度很差！！！", "等了很久"]
+    new_counts = featurizer.count(texts)[0].tocsr()
+    half = 1 << featurizer.n_features_log2
+    expected = [TfidfTransformer(sublinear_tf=True).fit(counts[:, block]).transform(new_counts[:, block]).toarray()
+                for block in (slice(0, half), slice(half, None))]
+    np.testing.assert_allclose(featurizer.transform(texts).toarray(), np.hstack(expected), rtol=1e-5, atol=1e-6)
+
+
+def test_loading_a_model_imports_neither_scikit_learn_nor_scipy(tmp_path):
     import subprocess
     import sys
 
@@ -124,6 +168,6 @@ def test_loading_a_model_does_not_import_scikit_learn(tmp_path):
     save_model(est.compiled_, tmp_path, _card(est))
     code = ("import sys; from cxnlp.store import load_model; from cxnlp.prediction import predict_texts; "
             f"m = load_model({str(tmp_path)!r}); predict_texts(m, ['客服态度很差']); "
-            "print('sklearn' in sys.modules)")
+            "print('sklearn' in sys.modules, 'scipy' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "False"
+    assert done.stdout.strip() == "False False"  # prediction needs neither (their imports cost start-up time)
