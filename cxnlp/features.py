@@ -26,7 +26,6 @@ from cxnlp.text import (NormalizedBatch, TokenTable, codepoints, mask_spans, mas
 if TYPE_CHECKING:
     from scipy import sparse
 
-WORD_BLOCK, CHAR_BLOCK = "word", "char"
 CUE_PREFIX = "\x02cue:"
 
 # 64-bit hashing constants (MurmurHash3's finalizer; an odd multiplier for combining units).
@@ -142,10 +141,6 @@ class WordOccurrences:
     columns: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
-
-    def of_row(self, row: int) -> slice:
-        lo, hi = np.searchsorted(self.rows, [row, row + 1])
-        return slice(int(lo), int(hi))
 
 
 @dataclass

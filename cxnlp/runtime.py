@@ -151,20 +151,23 @@ class CompiledClassifier:
         values = X.data[np.searchsorted(entry_keys, keys)]
         push = values[:, None] * self.coef_[self.row_of()[cols[first]], : len(self.categories_)]
         # the strongest few n-grams of each (row, label), among those that push it up
-        u, j = np.nonzero(asked[rows[first]] & (push > 0))
-        order = np.lexsort((-push[u, j], j, rows[first][u]))
+        entry_rows = rows[first]
+        u, j = np.nonzero(asked[entry_rows] & (push > 0))
+        order = np.lexsort((-push[u, j], j, entry_rows[u]))
         u, j = u[order], j[order]
-        group = rows[first][u] * len(self.categories_) + j
+        group = entry_rows[u] * len(self.categories_) + j
         rank = np.arange(len(group)) - np.searchsorted(group, group)
         top = np.zeros(push.shape, dtype=bool)
         top[u[rank < self.evidence_terms], j[rank < self.evidence_terms]] = True
-        # every occurrence of a top n-gram, by row, label and position
+        # every occurrence of a top n-gram, once per (row, label, span), in that order
         k, j = np.nonzero(top[inverse])
-        spans = np.unique((((rows[k] << 3) | j) << 42) | (words.starts[occ[k]] << 21) | words.ends[occ[k]])
-        for row_label, start, end in zip((spans >> 42).tolist(), ((spans >> 21) & 0x1FFFFF).tolist(),
-                                         (spans & 0x1FFFFF).tolist()):
-            row = row_label >> 3
-            out[row][self.categories_[row_label & 7]].append(Token(texts[row][start:end], start, end))
+        r, s, e = rows[k], words.starts[occ[k]], words.ends[occ[k]]
+        order = np.lexsort((e, s, j, r))
+        r, j, s, e = r[order], j[order], s[order], e[order]
+        new = np.ones(len(r), dtype=bool)
+        new[1:] = (np.diff(r) != 0) | (np.diff(j) != 0) | (np.diff(s) != 0) | (np.diff(e) != 0)
+        for row, label, start, end in zip(r[new].tolist(), j[new].tolist(), s[new].tolist(), e[new].tolist()):
+            out[row][self.categories_[label]].append(Token(texts[row][start:end], start, end))
         return out
 
 

@@ -80,12 +80,9 @@ def _translation_table() -> dict[int, str]:
     return table
 
 
-@lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
-    """Canonical form of a text, with exactly the same length as the input.
-
-    Cached: tokenization, character n-grams and cue phrases each normalize the same text in turn.
-    """
+    """Canonical form of a text, with exactly the same length as the input (``normalize_batch`` is the
+    same map for many texts at once)."""
     return text.translate(_translation_table())
 
 
@@ -223,10 +220,6 @@ class NormalizedBatch:
     text: str
     codepoints: np.ndarray  # uint32, of ``text``
     starts: np.ndarray      # int64
-    lengths: np.ndarray     # int64
-
-    def __len__(self) -> int:
-        return len(self.starts)
 
 
 def normalize_batch(texts: Sequence[str]) -> NormalizedBatch:
@@ -237,7 +230,7 @@ def normalize_batch(texts: Sequence[str]) -> NormalizedBatch:
     cps = codepoints(_SEPARATOR.join(texts))
     cps = _translation_array()[cps]
     cps[(starts + lengths)[:-1]] = ord(_SEPARATOR)
-    return NormalizedBatch(cps.tobytes().decode("utf-32-le", "surrogatepass"), cps, starts, lengths)
+    return NormalizedBatch(cps.tobytes().decode("utf-32-le", "surrogatepass"), cps, starts)
 
 
 @lru_cache(maxsize=1)

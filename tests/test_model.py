@@ -132,6 +132,20 @@ def test_evidence_of_a_text_is_the_same_alone_or_in_a_batch():
         assert all(text[s.start:s.end] == s.term for spans in evidence.values() for s in spans)
 
 
+def test_evidence_works_for_a_taxonomy_of_more_than_eight_labels():
+    """A company may train its own label set; evidence must not assume the shipped four labels."""
+    labels = [f"l{k}" for k in range(10)]
+    cats = [[labels[i % 10]] for i in range(len(TEXTS))]
+    est = small().fit(TEXTS, cats, SENTS).compiled_
+    texts = [TEXTS[9], TEXTS[8]]
+    asked = [["l9", "l0"], ["l8"]]
+    evidence = est.evidence(texts, asked, est.featurizer.analyze(texts))
+    assert [sorted(e) for e in evidence] == [["l0", "l9"], ["l8"]]
+    assert evidence[0]["l9"] and evidence[1]["l8"]  # each text's own label has words pushing it up
+    for text, found in zip(texts, evidence):
+        assert all(text[s.start:s.end] == s.term for spans in found.values() for s in spans)
+
+
 def test_training_and_prediction_score_sentiment_alike():
     """Out-of-fold reports score with the training-side formula; the shipped model with the compiled one."""
     from cxnlp.model import _sentiment_scores
