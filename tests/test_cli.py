@@ -176,3 +176,17 @@ def test_data_report_prints_the_figures():
     for needle in ("per label", "per sentiment", "per industry", "per channel", "near-duplicate",
                    "distinct character 4-gram share", "4-character openings"):
         assert needle in result.stdout
+
+
+def test_data_report_counts_rows_per_writer(tmp_path):
+    data = tmp_path / "written.csv"
+    rows = ["text,categories,sentiment,industry,channel,writer"]
+    rows += [f"客服第{i}次没回复我,speed,negative,telecom,online_chat,w1" for i in range(3)]
+    rows += ["快递员很有礼貌,attitude,positive,express,survey,w2"]
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = run("data", "report", data, "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert "per writer" in result.stdout and "2 writers; the largest writes 75.0% of the rows" in result.stdout
+    import json
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert report["per_writer"] == {"w1": 3, "w2": 1} and report["max_writer_share"] == 0.75
