@@ -17,6 +17,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Inspect labeled data.")
 app.add_typer(data_app, name="data")
 ledger_app = typer.Typer(no_args_is_help=True, help="The root-cause ledger (投诉根源台账).")
 app.add_typer(ledger_app, name="ledger")
+survey_app = typer.Typer(no_args_is_help=True, help="Satisfaction surveys (满意度调查).")
+app.add_typer(survey_app, name="survey")
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
@@ -240,6 +242,74 @@ def review_cli(
         typer.echo(f"bad row: {err}", err=True)
     typer.echo(f"applied {result.applied} corrections, {result.unchanged} rows unchanged, "
                f"{len(result.errors)} bad rows", err=True)
+
+
+def _split_columns(value: Optional[str]) -> Optional[list[str]]:
+    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+def _dimension_overrides(values: list[str]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        dim, sep, column = value.partition("=")
+        if not sep or not dim.strip() or not column.strip():
+            raise typer.BadParameter(f"--dimension takes DIMENSION=COLUMN, e.g. 响应速度=Q3; got {value!r}")
+        out[dim.strip()] = column.strip()
+    return out
+
+
+@survey_app.command("report")
+def survey_report_cli(
+    export: Annotated[Path, typer.Argument(help="The survey export (.csv/.tsv/.xlsx) as the platform wrote it")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="The .xlsx workbook to write")] = None,
+    format: Annotated[str, typer.Option("--format", help="xlsx (needs -o) or json (to stdout, or -o FILE.json)")] = "xlsx",
+    rating_columns: Annotated[Optional[str], typer.Option(help="Comma-separated 1–5 rating columns (default: recognised)")] = None,
+    text_columns: Annotated[Optional[str], typer.Option(help="Comma-separated open-answer columns (default: recognised)")] = None,
+    duration_column: Annotated[Optional[str], typer.Option(help="Column with the time taken (所用时间)")] = None,
+    nps_column: Annotated[Optional[str], typer.Option(help="Column with the 0–10 recommendation question")] = None,
+    dimension: Annotated[Optional[list[str]], typer.Option(help="DIMENSION=COLUMN, e.g. 响应速度=Q3 (repeatable)")] = None,
+    by: Annotated[Optional[list[str]], typer.Option(help="Grouping column for scores per group (repeatable)")] = None,
+    compare: Annotated[Optional[Path], typer.Option(help="The previous survey's export, for the change of each score")] = None,
+    negative_max: Annotated[int, typer.Option(help="Answers rated at most this are negative feedback")] = 3,
+    min_seconds: Annotated[float, typer.Option(help="Submissions faster than this are invalid")] = 30.0,
+    duplicate_minutes: Annotated[float, typer.Option(help="Identical answers from one IP within this are duplicates")] = 10.0,
+    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model)")] = None,
+) -> None:
+    """Clean a questionnaire export, score each dimension and classify the negative open answers."""
+    from cxnlp.surveys import CleaningRules, SurveyOptions, build_survey_report, write_survey_workbook
+    from cxnlp.surveys.columns import SurveyLayout
+
+    if format not in ("xlsx", "json"):
+        raise typer.BadParameter("--format must be xlsx or json")
+    if format == "xlsx" and (output is None or output.suffix.lower() != ".xlsx"):
+        raise typer.BadParameter("the workbook needs -o FILE.xlsx (or use --format json)")
+    options = SurveyOptions(rating_columns=_split_columns(rating_columns), text_columns=_split_columns(text_columns),
+                            duration_column=duration_column, nps_column=nps_column,
+                            dimensions=_dimension_overrides(dimension or []), group_by=list(by or []),
+                            negative_max=negative_max,
+                            rules=CleaningRules(min_seconds=min_seconds, duplicate_minutes=duplicate_minutes))
+    try:
+        report = build_survey_report(export, _model(model), options, previous=compare)
+        layout = report["layout"]
+        for line in SurveyLayout(columns=[], **layout).describe():
+            typer.echo(line, err=True)
+        if format == "json":
+            text = json.dumps(report, ensure_ascii=False, indent=1)
+            if output is None:
+                typer.echo(text)
+            else:
+                from cxnlp.io import write_text_atomic
+
+                write_text_atomic(output, text)
+        else:
+            write_survey_workbook(report, output)
+    except CxnlpError as exc:
+        raise fail(exc) from exc
+    clean, overall, neg = report["cleaning"], report["scores"]["overall"], report["negative"]
+    csat = f"{overall['csat']:.1%}" if overall["csat"] is not None else "n/a"
+    typer.echo(f"{clean['submissions']} submissions, {clean['valid']} valid ({clean['valid_rate']:.1%}); "
+               f"satisfaction {csat}; {neg['texts']} negative answers classified"
+               + (f"; wrote {output}" if output else ""), err=True)
 
 
 def main() -> None:
