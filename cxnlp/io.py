@@ -15,6 +15,7 @@ import json
 
 import orjson
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -199,6 +200,20 @@ def _bom_encoding(head: bytes) -> str | None:
     return None
 
 
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _common_han(text: str) -> int:
+    """How many of the text's characters are among the 3,755 most used (GB2312 level 1)."""
+    count = 0
+    for ch in _HAN.findall(text):
+        try:
+            count += 0xB0 <= ch.encode("gb2312")[0] <= 0xD7
+        except UnicodeEncodeError:
+            pass
+    return count
+
+
 class _Judge:
     """Counts, over non-ASCII lines, which decode as UTF-8 and which as GB18030, then decides.
 
@@ -210,19 +225,32 @@ class _Judge:
         self.utf8 = 0  # non-ASCII lines that are valid UTF-8
         self.not_utf8 = 0
         self.damaged_utf8 = 0  # of the lines that are not UTF-8, those mostly UTF-8 but for a few bytes
-        self.not_gb18030 = 0  # of the lines that are not UTF-8
+        self.not_gb18030 = 0  # of the lines that are not UTF-8, those not GB18030 either (nor damaged UTF-8)
         self.sample: list[bytes] = []  # some lines that are not UTF-8, for the judge
         self._sample_bytes = 0
+        # Short GBK text can be valid UTF-8 too (一 is D2 BB, which UTF-8 reads as Cyrillic һ), and short
+        # UTF-8 text valid GB18030 (不错 reads 涓嶉敊): while every UTF-8 block also reads as GB18030, count
+        # the common Chinese characters each reading gives.
+        self.both = True
+        self.han_utf8 = self.han_gb18030 = 0
 
     def feed(self, block: bytes) -> None:
         if block.isascii():
             return
         try:
-            block.decode("utf-8")
+            as_utf8 = block.decode("utf-8")
         except UnicodeDecodeError:
             pass
         else:
             self.utf8 += sum(1 for line in block.split(b"\n") if not line.isascii())
+            if self.both:
+                try:
+                    as_gb18030 = block.decode("gb18030")  # real UTF-8 Chinese fails at its first character
+                except UnicodeDecodeError:
+                    self.both = False
+                else:
+                    self.han_utf8 += _common_han(as_utf8)
+                    self.han_gb18030 += _common_han(as_gb18030)
             return
         # some line does not decode: look at each
         for line in block.splitlines():
@@ -234,13 +262,12 @@ class _Judge:
                 continue
             except UnicodeDecodeError:
                 self.not_utf8 += 1
+            if _decodes(line, "gb18030"):
+                continue
             if _mostly_utf8(line):
                 self.damaged_utf8 += 1
                 continue
-            try:
-                line.decode("gb18030")
-            except UnicodeDecodeError:
-                self.not_gb18030 += 1
+            self.not_gb18030 += 1
             if self._sample_bytes < _JUDGE_SAMPLE_BYTES:
                 self.sample.append(line)
                 self._sample_bytes += len(line)
@@ -248,6 +275,8 @@ class _Judge:
     def decide(self) -> str:
         """utf-8 unless most non-ASCII lines are not; then gb18030 if it reads them all, else the judge."""
         others = self.not_utf8 - self.damaged_utf8
+        if self.not_utf8 == 0 and self.both and self.han_gb18030 > self.han_utf8:
+            return "gb18030"
         if others == 0 or self.utf8 + self.damaged_utf8 > others:
             return "utf-8"
         if self.not_gb18030 == 0:
