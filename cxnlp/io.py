@@ -163,7 +163,8 @@ def _refuse_binary(head: bytes, source: str, kind: str, path: Path | None, encod
     what = sniff_binary(head, names)
     if what is None:
         return
-    hint = "; rename it to .xlsx" if what.startswith("an Excel workbook") else ""
+    hint = "; rename it to .xlsx" if what.startswith("an Excel workbook") else \
+        "; if it is UTF-16 text without a byte-order mark, pass --encoding utf-16-le" if "NUL" in what else ""
     raise DataError(f"{source}: looks like {what}, not a {kind} text file{hint}")
 
 
@@ -251,6 +252,9 @@ class _Judge:
                 else:
                     self.han_utf8 += _common_han(as_utf8)
                     self.han_gb18030 += _common_han(as_gb18030)
+            return
+        if _decodes(block, "gb18030"):  # the usual GBK export: no need to look line by line
+            self.not_utf8 += sum(1 for line in block.split(b"\n") if not line.isascii())
             return
         # some line does not decode: look at each
         for line in block.splitlines():
