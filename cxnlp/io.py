@@ -445,6 +445,8 @@ def open_table(path: str | Path, text_column: str | None = None, *, need_text: b
             raise DataError(f"{shorten(source, 200)}: is a folder, not a file")
         suffix = p.suffix.lower()
         if suffix == ".xlsx":
+            if encoding is not None:
+                raise DataError(f"{source}: --encoding applies to text files; an .xlsx workbook carries its own")
             table = _open_xlsx(p, sheet)
         elif suffix in (".csv", ".tsv", ".jsonl", ".txt"):
             if sheet is not None:
