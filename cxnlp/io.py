@@ -3,8 +3,13 @@
 Readers stream rows in chunks with their row numbers as a person sees them: for CSV, TSV and XLSX
 the header is row 1, so the first data row is row 2; for JSONL and TXT the row is the line number.
 A row that cannot be parsed is still yielded, with ``problem`` set, so callers report it and go on.
-Writers put everything in a temporary file beside the target and rename it into place on
-``commit``: an interrupted run leaves no half-written output.
+Text is decoded strictly in one encoding, decided from the whole file (a BOM, else UTF-8, else GB18030,
+else charset-normalizer's judgement) or given; a row whose bytes do not decode becomes such a problem
+row, never a guess. Every sheet of a workbook is read unless one is named.
+
+Writers put everything in a temporary file beside the target (with the mode a new file gets) and rename
+it into place on ``commit``: an interrupted run leaves no half-written output. Every CSV/TSV/XLSX cell
+goes through ``spreadsheet_safe`` so no customer text runs as a formula.
 """
 from __future__ import annotations
 
