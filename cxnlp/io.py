@@ -717,7 +717,8 @@ def xlsx_cell(value: Any) -> Any:
     return _xlsx_safe(spreadsheet_safe(value))
 
 
-def _cut_for_xlsx(value: str) -> str:
+def cut_for_xlsx(value: str) -> str:
+    """A value over Excel's cell limit, cut to it with a visible note of how long it was."""
     note = f"…[cut: {len(value):,} characters, an XLSX cell holds {XLSX_CELL_LIMIT:,}]"
     return value[:XLSX_CELL_LIMIT - len(note)] + note
 
@@ -767,7 +768,7 @@ class RowFormatter:
             if long:
                 cut += len(long)
                 for i in long:
-                    cells[i] = _cut_for_xlsx(cells[i])
+                    cells[i] = cut_for_xlsx(cells[i])
                 if error_at is not None:
                     names = ", ".join(str(self.columns[i]) if i < len(self.columns) else "(extra)" for i in long)
                     note = f"cell {names} cut to fit XLSX (CSV and JSONL keep the whole text)"

@@ -64,3 +64,18 @@ def test_ledger_sheets_neutralise_formulas_and_get_the_users_mode(tmp_path):
             assert session.get(FeedbackRecord, ids[0]).root_cause == "=1+1 排班不足"
     finally:
         os.umask(old)
+
+
+def test_register_cuts_an_over_long_cell_visibly(tmp_path):
+    from cxnlp.io import XLSX_CELL_LIMIT
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    long = "服务太慢" * 10_000
+    with Session(get_engine(url)) as session:
+        record_feedback(session=session, item=FeedbackIn(text=long, source_id="L-1", channel="电话",
+                                                         received_at=datetime(2026, 11, 2)),
+                        prediction=_pred(), rules=LedgerRules.load())
+        session.commit()
+        export_register(session=session, months=["2026-11"], path=tmp_path / "台账.xlsx", categories=CATS)
+    cell = load_workbook(tmp_path / "台账.xlsx")["2026-11"]["D2"].value
+    assert len(cell) == XLSX_CELL_LIMIT and cell.endswith("an XLSX cell holds 32,767]") and cell.startswith("服务太慢")

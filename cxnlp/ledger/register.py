@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cxnlp.errors import CxnlpError, DataError
-from cxnlp.io import from_spreadsheet, open_table, temp_beside, xlsx_cell
+from cxnlp.io import XLSX_CELL_LIMIT, cut_for_xlsx, from_spreadsheet, open_table, temp_beside, xlsx_cell
 from cxnlp.ledger.models import FeedbackRecord
 from cxnlp.ledger.records import review_queue, update_record
 from cxnlp.ledger.summary import month_records, month_summary
@@ -34,8 +34,10 @@ def _save_atomic(wb: Any, path: Path) -> None:
 
 
 def _append(ws: Any, cells: list[Any]) -> None:
-    """A row as text a spreadsheet will not run: customer words and notes may start with = + - @."""
-    ws.append([xlsx_cell(c) for c in cells])
+    """A row as text a spreadsheet will not run (customer words and notes may start with = + - @), each
+    cell within Excel's limit (a longer one is cut with a note saying so)."""
+    cells = [xlsx_cell(c) for c in cells]
+    ws.append([cut_for_xlsx(c) if isinstance(c, str) and len(c) > XLSX_CELL_LIMIT else c for c in cells])
 
 
 def register_row(r: FeedbackRecord) -> list[Any]:
