@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from cxnlp.errors import DataError
-from cxnlp.io import XLSX_CELL_LIMIT, AtomicWriter, detect_encoding, open_table
+from cxnlp.decoding import detect_encoding
+from cxnlp.io import XLSX_CELL_LIMIT, AtomicWriter, open_table
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "data_samples" / "examples"
 
