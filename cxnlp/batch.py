@@ -92,9 +92,9 @@ def _rows_to_texts(rows: list[Row], text_column: str) -> list[Any]:
 def _classify_chunk(model: LoadedModel, rows: list[Row], text_column: str) -> list[Prediction]:
     preds = predict_texts(model, _rows_to_texts(rows, text_column))
     for row, pred in zip(rows, preds):
-        if row.problem:
+        if row.problem:  # a row with no values (undecodable, invalid JSON) has no text: its problem says it all
             reason = f"{row.where}: {row.problem}"
-            pred.error = reason if pred.error is None else f"{reason}; {pred.error}"
+            pred.error = reason if pred.error is None or not row.values else f"{reason}; {pred.error}"
         elif pred.error:
             pred.error = f"{row.where}: {pred.error}"
     return preds

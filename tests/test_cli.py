@@ -213,6 +213,7 @@ def test_undecodable_row_is_reported_and_the_rest_classified(tmp_path):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert rows[1]["error"].startswith("row 2: not valid utf-8") and rows[2]["error"] is None
+    assert rows[1]["error"].endswith("the row was not read")  # not also "empty text"
     assert "3 rows, 1 errors" in result.stderr and "encoding utf-8" in result.stderr
 
 
