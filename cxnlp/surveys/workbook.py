@@ -14,7 +14,7 @@ from openpyxl.chart.label import DataLabelList
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from cxnlp.io import save_workbook_atomic, spreadsheet_safe
+from cxnlp.io import save_workbook_atomic, xlsx_cell, xlsx_row
 from cxnlp.taxonomy import CATEGORY_NAMES_ZH
 
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -28,7 +28,7 @@ def _sheet(wb: Workbook, title: str, header: list[str], rows: list[list[Any]], w
     for cell in ws[1]:
         cell.font, cell.fill = Font(bold=True), HEADER_FILL
     for row in rows:
-        ws.append([spreadsheet_safe(v) for v in row])
+        ws.append(xlsx_row(row))
     ws.freeze_panes = "A2"
     for i, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
@@ -96,7 +96,7 @@ def write_survey_workbook(report: dict[str, Any], path: str | Path) -> None:
     for r, q in enumerate(scores["questions"], start=q_start + 1):
         for i, v in enumerate([q["question"], q["dimension"], q["n"], q["mean"], q["csat"],
                                *q["distribution"].values()], start=1):
-            cell = ws.cell(r, i, spreadsheet_safe(v))
+            cell = ws.cell(r, i, xlsx_cell(v))
             if i == 5:
                 cell.number_format = PERCENT
     if dim_rows:
@@ -115,7 +115,7 @@ def write_survey_workbook(report: dict[str, Any], path: str | Path) -> None:
         for r, d in enumerate(report["comparison"]["dimensions"], start=c_start + 1):
             for i, v in enumerate([d["dimension"], d["mean"], d["previous_mean"], d["mean_change"], d["csat"],
                                    d["previous_csat"], d["csat_change"]], start=1):
-                ws.cell(r, i, spreadsheet_safe(v)).number_format = PERCENT if i >= 5 else "General"
+                ws.cell(r, i, xlsx_cell(v)).number_format = PERCENT if i >= 5 else "General"
 
     for col, groups in report["groups"].items():
         dims = [d["dimension"] for d in scores["dimensions"]]
