@@ -172,7 +172,10 @@ def model_roots(configured: str | None = None) -> list[Path]:
 
 def check_model_dir(requested: Path | str, roots: Sequence[Path]) -> Path:
     """The real folder ``requested`` names (symlinks and ``..`` resolved), if it lies under one of ``roots``."""
-    real = Path(requested).expanduser().resolve()
+    try:
+        real = Path(requested).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL byte, an unknown ~user
+        raise ModelError(f"{str(requested)[:200]!r} cannot be resolved to a folder: {exc}") from exc
     for root in roots:
         root = Path(root).resolve()
         if real == root or real.is_relative_to(root):
@@ -249,7 +252,11 @@ def load_model(model_dir: Path | str | None = None) -> LoadedModel:
         path = folder / name
         if not path.is_file():
             raise ModelError(f"{folder} is not a complete model folder: {name} is missing")
-        if not isinstance(meta, dict) or file_sha256(path) != meta.get("sha256"):
+        try:
+            digest = file_sha256(path)
+        except OSError as exc:
+            raise ModelError(f"{path} cannot be read: {exc}") from exc
+        if not isinstance(meta, dict) or digest != meta.get("sha256"):
             raise ModelError(f"{path} does not match the sha256 in its card: the file is damaged or was replaced")
     predictor = _read_predictor(folder / PREDICTOR_FILE)
     if list(card["categories"]) != predictor.categories:
