@@ -181,3 +181,11 @@ def test_model_roots_confine_requested_folders(tmp_path):
 def test_default_model_roots_are_the_shipped_and_trained_folders():
     roots = model_roots(None)
     assert default_model_dir().resolve() in roots and Path("models").resolve() in roots
+
+
+def test_training_into_a_pickle_folder_replaces_the_pickle(tmp_path, small_model):
+    """Retraining is the way out of the old format: the new model is written and the pickle removed."""
+    folder, marker = crafted_pickle_folder(tmp_path)
+    save_model(small_model.estimator, folder, dict(small_model.card))
+    assert not (folder / "model.joblib").exists()
+    assert load_model(folder).version == small_model.version and not marker.exists()
