@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -22,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cxnlp.io import open_table  # noqa: E402
 from cxnlp.prediction import predict_texts  # noqa: E402
-from cxnlp.store import CARD_FILE, LEGACY_FILE, LoadedModel, file_sha256, load_model, save_model  # noqa: E402
+from cxnlp.store import (ARRAYS_FILE, CARD_FILE, LEGACY_FILE, PREDICTOR_FILE, LoadedModel, file_sha256,  # noqa: E402
+                         load_model, save_model)
 
 BUILT_IN = ["客服态度特别差，还挂我电话", "等了两个小时没人处理", "发货很快，第二天就到了", "我的手机号13812345678",
             "態度很差！！！", "", "a", "订单2025110312345678退款三天没到🙄"]
@@ -62,17 +64,18 @@ def main() -> int:
 
     staging = folder / ".converted"
     staging.mkdir(exist_ok=True)
-    save_model(old.estimator, staging, {**card, "created": card["created"], "library_versions": card.get("library_versions")})
+    save_model(old.estimator, staging, card)  # the card's figures, date and library versions stay as they were
     new = load_model(staging)
     after = [p.to_dict() for p in predict_texts(new, texts)]
     same = (before == after
             and np.array_equal(proba_before, new.estimator.predict_proba([t for t in texts if t.strip()]))
             and np.array_equal(sent_before, new.estimator.predict_sentiment_proba([t for t in texts if t.strip()])))
     if not same:
+        shutil.rmtree(staging)
         print("the converted model predicts differently: nothing replaced", file=sys.stderr)
         return 1
-    for path in staging.iterdir():
-        path.replace(folder / path.name)
+    for name in (ARRAYS_FILE, PREDICTOR_FILE, CARD_FILE):  # the card last: it names the files before it
+        (staging / name).replace(folder / name)
     staging.rmdir()
     pickle_path.unlink()
     print(f"converted {folder}: {len(texts)} texts predict identically (probabilities bit for bit); "

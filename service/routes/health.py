@@ -25,7 +25,8 @@ def readyz(request: Request):
     model = getattr(request.app.state, "model", None)
     worker = getattr(request.app.state, "worker", 0)
     if model is None:
-        return JSONResponse(status_code=503, content=Health(status="loading", worker=worker, pid=os.getpid()).model_dump())
+        loading = Health(status="loading", worker=worker, pid=os.getpid())
+        return JSONResponse(status_code=503, content=loading.model_dump())
     return Health(status="ok", model_version=model.version, worker=worker, pid=os.getpid())
 
 
