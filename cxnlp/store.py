@@ -38,7 +38,6 @@ ARRAYS_FILE = "model.npz"
 PREDICTOR_FILE = "predictor.json"
 CARD_FILE = "model.json"
 LEGACY_FILE = "model.joblib"  # cxnlp 1.0.0's pickle: refused
-REQUIRED_CARD_FIELDS = ("name", "version", "created", "categories", "sentiments", "thresholds", "format", "files")
 # A model's arrays hold a few tens of MB; anything near this is a damaged or hostile file, not a model.
 MAX_ARRAY_BYTES = 2 << 30
 # Where `cxnlp train` writes when neither --out nor a recipe says otherwise (the shipped recipe's output.dir
@@ -66,6 +65,24 @@ class LoadedModel:
 
         self.estimator.row_of()
         predict_texts(self, ["客服态度很好，发货很快"])
+
+
+class CardSpec(BaseModel):
+    """The card fields cxnlp itself reads, with their types (a card may carry any others)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    version: str
+    created: str
+    categories: list[str]
+    sentiments: list[str]
+    thresholds: dict[str, float]
+    format: str
+    files: dict[str, dict[str, str | int]]
+
+
+REQUIRED_CARD_FIELDS = tuple(name for name, f in CardSpec.model_fields.items() if f.is_required())
 
 
 class FeaturizerSpec(BaseModel):
@@ -175,12 +192,14 @@ def check_model_dir(requested: Path | str, roots: Sequence[Path]) -> Path:
     try:
         real = Path(requested).expanduser().resolve()
     except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL byte, an unknown ~user
-        raise ModelError(f"{str(requested)[:200]!r} cannot be resolved to a folder: {exc}") from exc
+        reason = str(exc).encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate stays printable
+        raise ModelError(f"{str(requested)[:200]!r} cannot be resolved to a folder: {reason}") from exc
     for root in roots:
         root = Path(root).resolve()
         if real == root or real.is_relative_to(root):
             return real
-    raise ModelRootError(f"{requested} is outside the model root(s) ({os.pathsep.join(map(str, roots))}); "
+    shown = str(requested) if len(str(requested)) <= 200 else str(requested)[:200] + "…"
+    raise ModelRootError(f"{shown} is outside the model root(s) ({os.pathsep.join(map(str, roots))}); "
                          "only folders under them can be loaded here (setting CXNLP_MODEL_ROOT)")
 
 
@@ -219,7 +238,7 @@ def read_card(model_dir: Path | str) -> dict[str, Any]:
     folder = Path(model_dir)
     path = folder / CARD_FILE
     if not folder.is_dir():
-        raise ModelError(f"{folder} is not a model folder: no such folder")
+        raise ModelError(f"{folder} is not a model folder: " + ("not a folder" if folder.exists() else "no such folder"))
     if not path.exists():
         if (folder / LEGACY_FILE).exists():
             raise ModelError(f"{folder} holds a pickled model ({LEGACY_FILE}) and no card. {LEGACY_ADVICE}")
@@ -238,6 +257,10 @@ def read_card(model_dir: Path | str) -> dict[str, Any]:
     missing = [f for f in REQUIRED_CARD_FIELDS if f not in card]
     if missing:
         raise ModelError(f"{path} lacks required field(s): {', '.join(missing)}")
+    try:
+        CardSpec.model_validate(card)
+    except ValidationError as exc:
+        raise ModelError(f"{path} is not a valid model card: {_problems(exc)}") from exc
     return card
 
 
@@ -246,7 +269,7 @@ def load_model(model_dir: Path | str | None = None) -> LoadedModel:
     folder = Path(model_dir) if model_dir else default_model_dir()
     card = read_card(folder)
     files = card["files"]
-    if not isinstance(files, dict) or set(files) != {ARRAYS_FILE, PREDICTOR_FILE}:
+    if set(files) != {ARRAYS_FILE, PREDICTOR_FILE}:
         raise ModelError(f"{folder / CARD_FILE}: 'files' must list exactly {ARRAYS_FILE} and {PREDICTOR_FILE}")
     for name, meta in files.items():
         path = folder / name
@@ -256,10 +279,10 @@ def load_model(model_dir: Path | str | None = None) -> LoadedModel:
             digest = file_sha256(path)
         except OSError as exc:
             raise ModelError(f"{path} cannot be read: {exc}") from exc
-        if not isinstance(meta, dict) or digest != meta.get("sha256"):
+        if digest != meta.get("sha256"):
             raise ModelError(f"{path} does not match the sha256 in its card: the file is damaged or was replaced")
     predictor = _read_predictor(folder / PREDICTOR_FILE)
-    if list(card["categories"]) != predictor.categories:
+    if card["categories"] != predictor.categories:
         raise ModelError(f"{folder}: the card's categories {card['categories']} differ from the model's "
                          f"{predictor.categories}")
     estimator = _build(predictor, _read_arrays(folder / ARRAYS_FILE), folder)
@@ -286,10 +309,13 @@ def _read_predictor(path: Path) -> PredictorSpec:
     try:
         return PredictorSpec.model_validate_json(path.read_bytes())
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in exc.errors()[:5])
-        raise ModelError(f"{path} is not a valid predictor file: {problems}") from exc
+        raise ModelError(f"{path} is not a valid predictor file: {_problems(exc)}") from exc
     except OSError as exc:
         raise ModelError(f"{path} cannot be read: {exc}") from exc
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in exc.errors()[:5])
 
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:

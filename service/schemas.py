@@ -47,7 +47,7 @@ class ModelCard(BaseModel):
     categories: list[str]
     sentiments: list[str]
     thresholds: dict[str, float]
-    metrics: dict[str, Any]
+    metrics: dict[str, Any] = {}
     training_data: dict[str, Any] = {}
     library_versions: dict[str, str] = {}
 

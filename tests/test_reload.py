@@ -151,3 +151,14 @@ def test_serve_refuses_all_interfaces_without_a_key():
         proc.communicate()
         pytest.fail("cxnlp serve --host 0.0.0.0 started without an API key")
     assert proc.returncode == 1 and "CXNLP_API_KEY" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("field,value", [("categories", 5), ("name", ["x"]), ("thresholds", "high"),
+                                         ("library_versions", {"numpy": [2]}), ("files", [])])
+def test_a_card_with_wrong_types_is_422_not_500(rooted, field, value):
+    client, root = rooted
+    card = json.loads((root / "v2" / CARD_FILE).read_text())
+    card[field] = value
+    (root / "v2" / CARD_FILE).write_text(json.dumps(card))
+    r = client.post("/v1/model/reload", headers=KEY, json={"model_dir": str(root / "v2")})
+    assert r.status_code == 422 and field in r.json()["detail"]

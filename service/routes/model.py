@@ -6,12 +6,13 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from cxnlp.errors import ModelError, ModelRootError
 from cxnlp.store import LoadedModel, check_model_dir, load_model, model_roots
 from service.deps import WriteAccess
-from service.schemas import ReloadRequest, ReloadResult
+from service.schemas import ModelCard, ReloadRequest, ReloadResult
 
 router = APIRouter(prefix="/v1/model", tags=["model"])
 
@@ -21,6 +22,11 @@ CONFIRM_SECONDS = 60.0
 
 def _load(folder: Path) -> LoadedModel:
     model = load_model(folder)
+    try:
+        ModelCard.model_validate(model.card)  # GET /v1/model and this answer must be able to show it
+    except ValidationError as exc:
+        raise ModelError(f"{folder}: the card does not fit the API's model card: {exc.errors()[0]['msg']} "
+                         f"({'.'.join(map(str, exc.errors()[0]['loc']))})") from exc
     model.warm_up()  # the first requests to the new model do not pay for its lazy tables
     return model
 
