@@ -197,12 +197,14 @@ def serve_cli(
     port: Annotated[int, typer.Option(metavar="PORT", help="Port")] = 8000,
     model: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Model folder (default: the shipped model)")] = None,
     workers: Annotated[int, typer.Option(metavar="N", help="Worker processes, forked after the model is loaded")] = 1,
+    allow_unauthenticated: Annotated[bool, typer.Option(
+        "--allow-unauthenticated", help="Listen beyond loopback without CXNLP_API_KEY (anyone may write)")] = False,
 ) -> None:
     """Serve the HTTP API (POST /v1/classify, docs at /docs)."""
     from service.runner import serve
 
     try:
-        serve(host=host, port=port, model_dir=model, workers=workers)
+        serve(host=host, port=port, model_dir=model, workers=workers, allow_unauthenticated=allow_unauthenticated)
     except CxnlpError as exc:
         raise fail(exc) from exc
 
