@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+import json
+
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerError, ModelError, NotFoundError
@@ -100,6 +104,14 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
     async def library_error(_request: Request, exc: CxnlpError):
         status = next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 500)
         return JSONResponse(status_code=status, content={"detail": str(exc)})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError):
+        """422 naming what is wrong, without echoing the input back (it may be 15 MB of customers'
+        words, or hold lone surrogates that no UTF-8 response can carry; ASCII-escaped JSON can)."""
+        errors = [{k: v for k, v in e.items() if k not in ("input", "url")} for e in exc.errors()]
+        body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
+        return Response(content=body, status_code=422, media_type="application/json")
 
     for module in (health, classify, model_routes, feedback, ledger, metrics):
         app.include_router(module.router)
