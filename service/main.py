@@ -10,11 +10,14 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.dependencies.models import Dependant
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerError, ModelError, NotFoundError
 from cxnlp.settings import Settings, get_settings
 from cxnlp.store import LoadedModel, load_model
+from service.deps import require_api_key
 from service.observability import Metrics, Observability
 from service.routes import classify, feedback, health, ledger, metrics
 from service.routes import model as model_routes
@@ -77,6 +80,23 @@ class BodySizeLimit:
             await JSONResponse(status_code=413, content={"detail": exc.detail})(scope, receive, send)
 
 
+def _needs_key(dependant: Dependant) -> bool:
+    return any(d.call is require_api_key or _needs_key(d) for d in dependant.dependencies)
+
+
+def _document_error_statuses(routes: list) -> None:
+    """Put the statuses every route can answer into the OpenAPI document, so clients (and the fuzz
+    test) know them: 401 where the key is checked, 400/413 where a body is read."""
+    for route in routes:
+        if not isinstance(route, APIRoute):
+            continue
+        if _needs_key(route.dependant):
+            route.responses.setdefault(401, {"description": "Missing or wrong X-API-Key (when the service has one)"})
+        if route.body_field is not None:
+            route.responses.setdefault(400, {"description": "The body is not JSON in UTF-8"})
+            route.responses.setdefault(413, {"description": "The body is over the size limit"})
+
+
 def create_app(model: LoadedModel | None = None, settings: Settings | None = None,
                metrics_dir: str | None = None) -> FastAPI:
     """An app serving ``model`` (default: load the configured model at start-up). ``metrics_dir``: the
@@ -103,6 +123,8 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
     @app.exception_handler(CxnlpError)
     async def library_error(_request: Request, exc: CxnlpError):
         status = next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 500)
+        if status == 422:  # the shape every 422 of the API has (FastAPI's validation errors)
+            return JSONResponse(status_code=422, content={"detail": [{"type": "invalid", "loc": [], "msg": str(exc)}]})
         return JSONResponse(status_code=status, content={"detail": str(exc)})
 
     @app.exception_handler(RequestValidationError)
@@ -114,5 +136,6 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
         return Response(content=body, status_code=422, media_type="application/json")
 
     for module in (health, classify, model_routes, feedback, ledger, metrics):
+        _document_error_statuses(module.router.routes)
         app.include_router(module.router)
     return app

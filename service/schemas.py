@@ -11,9 +11,10 @@ from cxnlp.prediction import MAX_TEXT_CHARS
 from cxnlp.taxonomy import parse_categories, parse_sentiment
 
 Sentiment = Literal["negative", "neutral", "positive"]
-# Ledger months and dates stay within these years, so a deadline or the previous/next month is a real date.
-MIN_YEAR, MAX_YEAR = 1000, 2999
-MONTH_PATTERN = r"^[12]\d{3}-(0[1-9]|1[0-2])$"
+# Ledger months and dates stay within these years (the pattern says the same), so a deadline or the
+# previous/next month is always a real date.
+MIN_YEAR, MAX_YEAR = 1900, 2199
+MONTH_PATTERN = r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$"
 
 
 def _unicode_text(value: str) -> str:

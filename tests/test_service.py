@@ -89,7 +89,7 @@ def test_feedback_record_retry_patch_and_summary(client):
     assert patched.json()["effective_categories"] == ["attitude", "speed"]
     assert [e["field"] for e in patched.json()["audit"]][-2:] == ["status", "corrected_categories"]
     bad = client.patch(f"/v1/feedback/{record['id']}", headers=key, json={"corrected_categories": ["price"]})
-    assert bad.status_code == 422 and "price" in bad.json()["detail"]
+    assert bad.status_code == 422 and "price" in bad.json()["detail"][0]["msg"]
     assert client.get("/v1/feedback/999999", headers=key).status_code == 404
     summary = client.get("/v1/ledger/summary", params={"month": "2026-11"}, headers=key).json()
     assert summary["total"] == 1 and summary["by_category"]["attitude"]["count"] == summary["negative"]

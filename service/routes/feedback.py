@@ -28,6 +28,8 @@ def _source_id(body: FeedbackCreate, idempotency_key: str | None) -> str:
 
 
 @router.post("", response_model=FeedbackOut, status_code=201, dependencies=[WriteAccess],
+             responses={200: {"model": FeedbackOut, "description": "Already recorded: the first record"},
+                        409: {"description": "This id was recorded with a different text"}},
              summary="Classify one feedback and record it in the ledger")
 def create_feedback(body: FeedbackCreate, model: ModelDep, session: SessionDep, rules: RulesDep,
                     settings: SettingsDep, response: Response, request: Request,
@@ -49,12 +51,14 @@ def create_feedback(body: FeedbackCreate, model: ModelDep, session: SessionDep, 
 
 
 @router.get("/{record_id}", response_model=FeedbackOut, dependencies=[KeyRequired],
-            summary="One ledger record with its audit trail")
+            responses={404: {"description": "No such record"}}, summary="One ledger record with its audit trail")
 def read_feedback(record_id: RecordId, session: SessionDep):
     return get_record(session=session, record_id=record_id)
 
 
 @router.patch("/{record_id}", response_model=FeedbackOut, dependencies=[WriteAccess],
+              responses={404: {"description": "No such record"},
+                         409: {"description": "The change conflicts with the record's state (a status move not allowed)"}},
               summary="Change status, root cause or corrected labels")
 def patch_feedback(record_id: RecordId, body: FeedbackUpdate, session: SessionDep, model: ModelDep):
     """Labels may be written in English or Chinese; a category the model does not know is a 422."""
