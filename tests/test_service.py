@@ -114,12 +114,16 @@ def free_port() -> int:
 def start_server(port: int, tmp_path: Path, *extra: str, workers: int = 1) -> subprocess.Popen:
     env = {**os.environ, "CXNLP_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.db'}"}
     env.pop("CXNLP_API_KEY", None)
-    proc = subprocess.Popen([sys.executable, "-m", "cxnlp", "serve", "--port", str(port), "--workers", str(workers),
-                             *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # stderr to a file: the server writes a JSON line per request there, and an undrained pipe would
+    # block it once full.
+    log = tmp_path / f"serve-{port}.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "cxnlp", "serve", "--port", str(port), "--workers",
+                                 str(workers), *extra], env=env, stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+            raise AssertionError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 return proc

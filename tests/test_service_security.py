@@ -300,3 +300,27 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
     assert not any(_alive(w) for w in workers)
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+@pytest.mark.slow
+def test_real_server_logs_json_lines_and_sums_metrics_over_workers(tmp_path):
+    from test_service import stop
+
+    port = _free_port()
+    proc = _start(port, tmp_path, 2)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            for i in range(20):
+                assert http.post("/v1/feedback", json={"text": f"{TEXT}{i}", "source_id": f"L-{i}"}).status_code == 201
+            metrics = http.get("/metrics").text
+    finally:
+        stop(proc)
+    assert 'cxnlp_http_requests_total{method="POST",route="/v1/feedback",status="201"} 20.0' in metrics
+    assert 'cxnlp_ledger_writes_total{result="created"} 20.0' in metrics
+    lines = [json.loads(line) for line in (tmp_path / f"serve-{port}.log").read_text().splitlines()
+             if line.startswith("{")]
+    posts = [line for line in lines if line["route"] == "/v1/feedback"]
+    assert len(posts) == 20 and {line["status"] for line in posts} == {201}
+    assert len({line["pid"] for line in lines}) >= 1
+    log_text = (tmp_path / f"serve-{port}.log").read_text()
+    assert "快递员" not in log_text and "13912345678" not in log_text
