@@ -13,6 +13,7 @@ import argparse
 import csv
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -91,8 +92,6 @@ def main() -> None:
         log = Path(tmp) / "serve.log"
         env = {**os.environ, "CXNLP_LEDGER_URL": f"sqlite:///{tmp}/ledger.db", "PYTHONPATH": str(args.src)}
         with log.open("ab") as out:
-            import subprocess
-
             proc = subprocess.Popen([sys.executable, "-m", "cxnlp", "serve", "--port", str(port),
                                      "--workers", str(args.workers)], cwd=args.src, env=env, stdout=out,
                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)

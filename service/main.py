@@ -2,16 +2,15 @@
 model loaded once in ``lifespan`` (or handed in by ``cxnlp serve``, which loads it before forking workers)."""
 from __future__ import annotations
 
+import json
 from contextlib import asynccontextmanager
 
-import json
-
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from fastapi.dependencies.models import Dependant
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerError, ModelError, NotFoundError
