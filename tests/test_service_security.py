@@ -324,3 +324,24 @@ def test_real_server_logs_json_lines_and_sums_metrics_over_workers(tmp_path):
     assert len({line["pid"] for line in lines}) >= 1
     log_text = (tmp_path / f"serve-{port}.log").read_text()
     assert "快递员" not in log_text and "13912345678" not in log_text
+
+
+@pytest.mark.slow
+def test_real_server_refuses_a_chunked_body_over_the_limit(tmp_path):
+    from test_service import stop
+
+    def chunks():  # ≈3.6 MB, sent chunked (no Content-Length)
+        yield b'{"texts": ["'
+        for _ in range(400):
+            yield "好".encode() * 3000
+        yield b'"]}'
+
+    port = _free_port()
+    proc = _start(port, tmp_path, 1, CXNLP_MAX_BODY_BYTES="1000000")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            r = http.post("/v1/classify", content=chunks(), headers={"content-type": "application/json"})
+            assert r.status_code == 413 and "limit" in r.json()["detail"]
+            assert http.get("/healthz").status_code == 200
+    finally:
+        stop(proc)
