@@ -16,22 +16,29 @@ from cxnlp.settings import Settings
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 MAX_HEADER_BYTES = 64 * 1024
+_431_BODY = b'{"detail":"request headers are over 64 KiB"}'
+_HEADERS_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+                      b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_431_BODY), _431_BODY))
 
 
 def header_deadline_protocol(timeout: float) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with a deadline for each request's headers.
+    """uvicorn's httptools protocol with a deadline and a size cap for each request's headers.
 
     uvicorn arms its keep-alive timer only after a response, and cancels it on the first byte: a
     socket that connects and sends nothing, or trickles a header a byte at a time, stays open for
     good (2,200 of them made fresh requests fail). Here the clock runs from the moment the
     connection waits for a request until its headers are complete; past it the socket is closed.
+    Neither does httptools bound the headers' size (2 MB of them were answered 200): past
+    ``MAX_HEADER_BYTES`` the answer is 431 and the connection is closed.
     """
 
     class HeaderDeadlineProtocol(HttpToolsProtocol):
         _header_timer: TimerHandle | None = None
+        _header_bytes = 0
 
         def _arm_header_deadline(self) -> None:
             self._cancel_header_deadline()
+            self._header_bytes = 0
             self._header_timer = self.loop.call_later(timeout, self._header_deadline_passed)
 
         def _cancel_header_deadline(self) -> None:
@@ -51,6 +58,16 @@ def header_deadline_protocol(timeout: float) -> type[HttpToolsProtocol]:
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_header_deadline()
             super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            # Still waiting for the end of the headers after this chunk: it was all header bytes.
+            if self._header_timer is not None and not self.transport.is_closing():
+                self._header_bytes += len(data)
+                if self._header_bytes > MAX_HEADER_BYTES:
+                    self._cancel_header_deadline()
+                    self.transport.write(_HEADERS_TOO_LARGE)
+                    self.transport.close()
 
         def on_headers_complete(self) -> None:
             self._cancel_header_deadline()

@@ -345,3 +345,30 @@ def test_real_server_refuses_a_chunked_body_over_the_limit(tmp_path):
             assert http.get("/healthz").status_code == 200
     finally:
         stop(proc)
+
+
+@pytest.mark.slow
+def test_real_server_refuses_headers_over_64_kib(tmp_path):
+    from test_service import stop
+
+    port = _free_port()
+    proc = _start(port, tmp_path, 1)
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.settimeout(20)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            try:
+                for i in range(200):  # 200 KB of headers
+                    s.sendall(b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000))
+                s.sendall(b"\r\n")
+            except OSError:  # closed while sending: also a refusal
+                pass
+            try:
+                answer = s.recv(200)
+            except ConnectionResetError:  # closed with our bytes unread: a refusal too
+                answer = b""
+        assert answer.startswith(b"HTTP/1.1 431") or answer == b""
+        assert not answer.startswith(b"HTTP/1.1 200")
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Small": "a" * 4000}, timeout=10).status_code == 200
+    finally:
+        stop(proc)
