@@ -16,7 +16,7 @@ from service.main import create_app
 
 pytestmark = pytest.mark.slow
 KEY = "s3cret"
-EXAMPLES = 50
+EXAMPLES = 100
 # The fuzzer varies the inputs; these properties of the answers are what it checks.
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance", "response_headers_conformance")
