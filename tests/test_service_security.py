@@ -289,7 +289,8 @@ def test_idle_and_slow_header_sockets_are_closed(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_exit_when_the_parent_is_killed(tmp_path):
     port = _free_port()
-    proc = _start(port, tmp_path, 2)
+    # TMPDIR: the metrics folder a killed parent cannot remove lands in the test's own folder.
+    proc = _start(port, tmp_path, 2, TMPDIR=str(tmp_path))
     workers = _children(proc.pid)
     assert len(workers) == 2
     proc.send_signal(signal.SIGKILL)
