@@ -427,11 +427,12 @@ _KEEP = {kind.name: kind.keep for kind in _PII_KINDS}
 MASK_CHAR = "*"
 
 
-def mask_personal_data(text: str) -> str:
+def mask_personal_data(text: str, spans: Sequence[tuple[int, int, str]] | None = None) -> str:
     """Text with every piece of personal data starred character for character (138****5678,
     z****@qq.com, QQ号********): the masked text has the same length as the original, so an offset into
-    one is an offset into the other, and nothing but the letters and digits of the values changes."""
-    spans = personal_data_spans(text)
+    one is an offset into the other, and nothing but the letters and digits of the values changes.
+    ``spans`` are ``personal_data_spans(text)`` when the caller has them."""
+    spans = personal_data_spans(text) if spans is None else spans
     if not spans:
         return text
     chars = list(text)

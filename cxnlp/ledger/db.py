@@ -2,7 +2,10 @@
 
 Migrations are a numbered list of functions run in order inside one transaction; the version reached
 is stored in ``cxnlp_schema``. SQLite gets WAL and a busy timeout so that several writers (threads or
-processes) queue instead of failing.
+processes) queue instead of failing, and real transactions: the driver's own transaction handling is
+switched off and SQLAlchemy emits BEGIN itself (the driver's would let a SAVEPOINT commit rows on its
+own and never start a transaction for reads). A connection opened with the execution option
+``sqlite_begin="IMMEDIATE"`` takes the write lock at BEGIN, so what it reads next is what it updates.
 """
 from __future__ import annotations
 
@@ -11,20 +14,26 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cxnlp.errors import LedgerError
 from cxnlp.ledger.models import Base, SchemaVersion
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _v1(conn: Connection) -> None:
     Base.metadata.create_all(conn)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
+def _v2(conn: Connection) -> None:
+    """The record version used for compare-and-set updates (tables created by ``_v1`` today have it)."""
+    if "version" not in {c["name"] for c in inspect(conn).get_columns("feedback")}:
+        conn.execute(text("ALTER TABLE feedback ADD COLUMN version INTEGER NOT NULL DEFAULT 1"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2}
 
 _ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
@@ -48,11 +57,17 @@ def _create(url: str) -> Engine:
 
             @event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised via SQLite tests
+                dbapi_conn.isolation_level = None  # SQLAlchemy begins transactions (below), not the driver
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _begin(conn: Connection) -> None:  # pragma: no cover - exercised via SQLite tests
+                mode = conn.get_execution_options().get("sqlite_begin", "")
+                conn.exec_driver_sql(f"BEGIN {mode}" if mode in ("IMMEDIATE", "EXCLUSIVE") else "BEGIN")
         else:
             engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         try:

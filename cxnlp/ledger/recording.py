@@ -1,8 +1,9 @@
 """Recording batch results in the ledger: `cxnlp classify … --ledger`.
 
 All rows of one run go in one transaction, committed just before the output file is renamed into
-place: a run that fails records nothing, and re-running a file records nothing twice (each row's
-source_id comes from its id column, or from the file name, row number and text).
+place: a run that fails or is interrupted (Ctrl-C, SIGTERM) records nothing, and re-running a file
+records nothing twice (each row's source_id comes from its id column, or from the file name, row
+number and text). Each chunk is one batched ``INSERT … ON CONFLICT DO NOTHING``, not a statement per row.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from cxnlp.io import Row
 from cxnlp.ledger.db import get_engine
-from cxnlp.ledger.records import FeedbackIn, record_feedback
+from cxnlp.ledger.records import FeedbackIn, find_record, insert_records, record_feedback, record_values, utcnow
 from cxnlp.ledger.rules import LedgerRules
 from cxnlp.prediction import MAX_TEXT_CHARS, Prediction
 from cxnlp.settings import get_settings
@@ -71,6 +72,9 @@ class BatchRecorder:
         return f"{self.source_name}:{row.number}:{digest}"
 
     def write(self, rows: list[Row], preds: list[Prediction], text_column: str) -> None:
+        """Record one chunk (one batched insert); a source_id reused for another text is a ConflictError."""
+        now = utcnow()
+        values = []
         for row, pred in zip(rows, preds):
             if pred.error:
                 self.skipped += 1
@@ -79,10 +83,10 @@ class BatchRecorder:
             item = FeedbackIn(text=text, source_id=self.source_id(row, text),
                               channel=str(_first(row.values, CHANNEL_COLUMNS) or self.default_channel or "") or None,
                               received_at=parse_time(_first(row.values, TIME_COLUMNS)))
-            _, created = record_feedback(session=self.session, item=item, prediction=pred, rules=self.rules)
-            self.created += created
-            self.existing += not created
-        self.session.flush()
+            values.append(record_values(item=item, prediction=pred, rules=self.rules, now=now))
+        created = len(insert_records(session=self.session, rows=values))
+        self.created += created
+        self.existing += len(values) - created
 
     def commit(self) -> None:
         self.session.commit()
@@ -99,14 +103,11 @@ class BatchRecorder:
 
 def classify_and_record(*, session: Any, model: Any, item: FeedbackIn, rules: LedgerRules,
                         max_chars: int = MAX_TEXT_CHARS) -> tuple[Any, bool]:
-    """Classify one text and record it (POST /v1/feedback); a known source_id returns the first record
-    without classifying again."""
-    from sqlalchemy import select
-
-    from cxnlp.ledger.models import FeedbackRecord
+    """Classify one text and record it (POST /v1/feedback); a known source_id with the same text returns
+    the first record without classifying again, with another text it is a ``ConflictError``."""
     from cxnlp.prediction import predict_texts
 
-    existing = session.scalar(select(FeedbackRecord).where(FeedbackRecord.source_id == item.source_id))
+    existing = find_record(session=session, source_id=item.source_id, text=item.text)
     if existing is not None:
         return existing, False
     prediction = predict_texts(model, [item.text], max_chars=max_chars)[0]
