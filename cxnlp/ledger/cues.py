@@ -49,6 +49,8 @@ class CueMatcher:
         if self._any is None:
             return []
         norm = normalize(text)
+        if not self._any.search(norm):  # most texts hold no cue: one pass over them
+            return []
         candidates = [(cue, m.start()) for cue in self.cues for m in re.finditer(re.escape(cue), norm)]
         if not candidates:
             return []

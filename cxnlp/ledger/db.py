@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,10 +51,16 @@ def get_engine(url: str) -> Engine:
     return _ENGINES[url]
 
 
+def _json_dumps(value: object) -> str:
+    """JSON columns written with orjson (a ledger run writes five per record; the stdlib is the slow part)."""
+    return orjson.dumps(value).decode("utf-8")
+
+
 def _create(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                                   json_serializer=_json_dumps)
 
             @event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised via SQLite tests
@@ -69,7 +76,7 @@ def _create(url: str) -> Engine:
                 mode = conn.get_execution_options().get("sqlite_begin", "")
                 conn.exec_driver_sql(f"BEGIN {mode}" if mode in ("IMMEDIATE", "EXCLUSIVE") else "BEGIN")
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_serializer=_json_dumps)
         try:
             upgrade(engine)
         except Exception:  # noqa: BLE001 - another process may be creating the schema right now

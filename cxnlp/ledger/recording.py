@@ -36,6 +36,12 @@ def parse_time(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     text = str(value).strip().replace("/", "-").replace("T", " ")
+    try:  # the usual case, ten times faster than strptime
+        parsed = datetime.fromisoformat(text[:19])
+        if parsed.tzinfo is None:
+            return parsed
+    except ValueError:
+        pass
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
         try:
             return datetime.strptime(text[:19], fmt)
@@ -71,22 +77,29 @@ class BatchRecorder:
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
         return f"{self.source_name}:{row.number}:{digest}"
 
-    def write(self, rows: list[Row], preds: list[Prediction], text_column: str) -> None:
-        """Record one chunk (one batched insert); a source_id reused for another text is a ConflictError."""
+    def prepare(self, rows: list[Row], preds: list[Prediction], text_column: str) -> tuple[list[dict[str, Any]], int]:
+        """The stored columns of a chunk's classified rows (PII masked, severity set) and how many rows
+        are not recorded (errors). No I/O: ``classify_file`` runs this in the worker that classified it."""
         now = utcnow()
         values = []
         for row, pred in zip(rows, preds):
             if pred.error:
-                self.skipped += 1
                 continue
             text = str(row.values[text_column])
             item = FeedbackIn(text=text, source_id=self.source_id(row, text),
                               channel=str(_first(row.values, CHANNEL_COLUMNS) or self.default_channel or "") or None,
                               received_at=parse_time(_first(row.values, TIME_COLUMNS)))
             values.append(record_values(item=item, prediction=pred, rules=self.rules, now=now))
+        return values, len(rows) - len(values)
+
+    def write(self, prepared: tuple[list[dict[str, Any]], int]) -> None:
+        """Record one prepared chunk (one batched insert); a source_id reused for another text is a
+        ConflictError, and the whole run is then rolled back."""
+        values, skipped = prepared
         created = len(insert_records(session=self.session, rows=values))
         self.created += created
         self.existing += len(values) - created
+        self.skipped += skipped
 
     def commit(self) -> None:
         self.session.commit()

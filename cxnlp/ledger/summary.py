@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -52,26 +53,38 @@ def _in_month(month: str) -> list[Any]:
     return [FeedbackRecord.received_at >= start, FeedbackRecord.received_at < end]
 
 
-def _counts(session: Session, key: Any, where: list[Any]) -> Counter:
-    """{key: number of records} over the records matching ``where``, counted by the database."""
-    query = select(key, func.count()).where(*where).group_by(key)
-    return Counter({k: n for k, n in session.execute(query)})
+@dataclass
+class _MonthCounts:
+    total: int = 0
+    negative: int = 0
+    by_cat: Counter = field(default_factory=Counter)
+    by_channel: Counter = field(default_factory=Counter)
+    by_dept: Counter = field(default_factory=Counter)
+    status: Counter = field(default_factory=Counter)
 
 
-def _negative_counts(session: Session, month: str) -> tuple[int, Counter, Counter, Counter]:
-    """Negative records of the month: their number, and their count per effective category, channel and
-    department. Categories are grouped by the stored JSON list (a handful of distinct combinations) and
-    split here, so the SQL is the same on every database."""
-    where = _in_month(month) + [_effective_sentiment() == "negative"]
-    effective = func.coalesce(FeedbackRecord.corrected_categories, FeedbackRecord.categories)
-    by_cat: Counter = Counter()
-    for cats, n in _counts(session, cast(effective, Text), where).items():
-        for c in json.loads(cats):
-            by_cat[c] += n
+def _month_counts(session: Session, month: str) -> _MonthCounts:
+    """The month's counts from one GROUP BY over (negative?, categories, channel, department, status):
+    a few hundred groups whatever the number of records. Categories are grouped by the stored JSON
+    list and split here, so the SQL is the same on every database."""
     none = "(none)"
-    by_channel = _counts(session, func.coalesce(func.nullif(FeedbackRecord.channel, ""), none), where)
-    by_dept = _counts(session, func.coalesce(func.nullif(FeedbackRecord.department, ""), none), where)
-    return sum(by_channel.values()), by_cat, by_channel, by_dept
+    keys = (_effective_sentiment() == "negative",
+            cast(func.coalesce(FeedbackRecord.corrected_categories, FeedbackRecord.categories), Text),
+            func.coalesce(func.nullif(FeedbackRecord.channel, ""), none),
+            func.coalesce(func.nullif(FeedbackRecord.department, ""), none),
+            FeedbackRecord.status)
+    counts = _MonthCounts()
+    for negative, cats, channel, dept, status, n in session.execute(
+            select(*keys, func.count()).where(*_in_month(month)).group_by(*keys)):
+        counts.total += n
+        counts.status[status] += n
+        if negative:
+            counts.negative += n
+            counts.by_channel[channel] += n
+            counts.by_dept[dept] += n
+            for c in json.loads(cats):
+                counts.by_cat[c] += n
+    return counts
 
 
 # The evidence terms of negative records, one row per (label, term), counted by the database. JSON
@@ -107,11 +120,8 @@ def month_summary(*, session: Session, month: str, categories: tuple[str, ...], 
     the database: no record of the month is loaded."""
     now = now or utcnow()
     where = _in_month(month)
-    total = session.scalar(select(func.count()).select_from(FeedbackRecord).where(*where)) or 0
-    prev_total = session.scalar(select(func.count()).select_from(FeedbackRecord)
-                                .where(*_in_month(previous_month(month)))) or 0
-    negative, by_cat, by_channel, by_dept = _negative_counts(session, month)
-    prev_negative, prev_cat, _, _ = _negative_counts(session, previous_month(month))
+    this, prev = _month_counts(session, month), _month_counts(session, previous_month(month))
+    total, negative, by_cat, prev_cat = this.total, this.negative, this.by_cat, prev.by_cat
 
     def shares(counts: Counter, keys: list[str] | None = None) -> dict[str, dict[str, float]]:
         names = keys if keys is not None else [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -144,15 +154,15 @@ def month_summary(*, session: Session, month: str, categories: tuple[str, ...], 
         "total": total,
         "negative": negative,
         "negative_share": round(negative / total, 4) if total else 0.0,
-        "previous": {"month": previous_month(month), "total": prev_total, "negative": prev_negative},
+        "previous": {"month": previous_month(month), "total": prev.total, "negative": prev.negative},
         "by_category": by_category,
-        "by_channel": shares(by_channel),
-        "by_department": shares(by_dept),
+        "by_channel": shares(this.by_channel),
+        "by_department": shares(this.by_dept),
         "change": change,
         "top_terms": top_terms(session, month, categories),
         "overdue": overdue,
         "alerts": alerts,
-        "status": dict(_counts(session, FeedbackRecord.status, where)),
+        "status": dict(this.status),
     }
 
 
