@@ -130,6 +130,22 @@ def session_scope(url: str) -> Iterator[Session]:
         session.close()
 
 
+def lock_for_write(session: Session) -> None:
+    """On SQLite, take the database's write lock before this session reads what it will change.
+
+    A SQLite transaction that reads first and writes later fails at once ("database is locked") when
+    another process wrote in between; one that starts with ``BEGIN IMMEDIATE`` waits its turn instead
+    and then reads the latest data. A session already inside a transaction takes the lock with its
+    next statement, a write that changes nothing. PostgreSQL needs nothing here (row locks and
+    ``ON CONFLICT`` do the work)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if not session.in_transaction():
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+    else:
+        session.execute(text("UPDATE cxnlp_schema SET version = version WHERE id = -1"))
+
+
 def _safe(url: str) -> str:
     """The URL without its password."""
     if "@" in url and "://" in url:

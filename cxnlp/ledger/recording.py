@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cxnlp.io import Row
-from cxnlp.ledger.db import get_engine
+from cxnlp.ledger.db import get_engine, lock_for_write
 from cxnlp.ledger.records import FeedbackIn, find_record, insert_records, record_feedback, record_values, utcnow
 from cxnlp.ledger.rules import LedgerRules
 from cxnlp.prediction import MAX_TEXT_CHARS, Prediction
@@ -96,6 +96,7 @@ class BatchRecorder:
         """Record one prepared chunk (one batched insert); a source_id reused for another text is a
         ConflictError, and the whole run is then rolled back."""
         values, skipped = prepared
+        lock_for_write(self.session)  # the first chunk begins the run's one write transaction
         created = len(insert_records(session=self.session, rows=values))
         self.created += created
         self.existing += len(values) - created
@@ -120,6 +121,7 @@ def classify_and_record(*, session: Any, model: Any, item: FeedbackIn, rules: Le
     the first record without classifying again, with another text it is a ``ConflictError``."""
     from cxnlp.prediction import predict_texts
 
+    lock_for_write(session)  # the look-up and the insert see the same ledger
     existing = find_record(session=session, source_id=item.source_id, text=item.text)
     if existing is not None:
         return existing, False

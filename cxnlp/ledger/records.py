@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from cxnlp.errors import ConflictError, LedgerError, NotFoundError
+from cxnlp.ledger.db import lock_for_write
 from cxnlp.ledger.models import STATUSES, AuditEntry, FeedbackRecord
 from cxnlp.ledger.rules import LedgerRules
 from cxnlp.prediction import Prediction
@@ -143,6 +144,7 @@ def record_feedback(*, session: Session, item: FeedbackIn, prediction: Predictio
     """Store one classified feedback; returns (record, created). A known ``source_id`` with the same
     text returns the first record; with another text it is a ``ConflictError``."""
     row = record_values(item=item, prediction=prediction, rules=rules, now=utcnow())
+    lock_for_write(session)
     created = insert_records(session=session, rows=[row])
     record = find_record(session=session, source_id=item.source_id)
     if record is None:  # pragma: no cover - inserted or found above, in this transaction
@@ -199,11 +201,7 @@ def update_record(*, session: Session, record_id: int, changes: dict[str, Any], 
 
 
 def _locked_record(session: Session, record_id: int) -> FeedbackRecord:
-    if session.get_bind().dialect.name == "sqlite":
-        if not session.in_transaction():
-            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-        else:  # already reading in a transaction: take the write lock now, before reading the record
-            session.execute(text("UPDATE feedback SET version = version WHERE id = :id"), {"id": record_id})
+    lock_for_write(session)
     query = (select(FeedbackRecord).where(FeedbackRecord.id == record_id).with_for_update()
              .execution_options(populate_existing=True))
     record = session.scalar(query)
