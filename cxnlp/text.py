@@ -378,7 +378,7 @@ def _is_luhn_card(v: str) -> bool:
 
 
 _PII_KINDS: tuple[_PiiKind, ...] = (
-    _PiiKind("email", re.compile(r"(?<![a-z0-9_%+-])(?P<v>[a-z0-9][a-z0-9._%+-]*)@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}"
+    _PiiKind("email", re.compile(r"(?<![a-z0-9_%+-])(?<![a-z0-9]\.)(?P<v>[a-z0-9][a-z0-9._%+-]*)@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}"
                                  r"(?![a-z0-9-])"), (1, 0)),
     _PiiKind("qq", re.compile(r"(?<![a-z])(?:qq|扣扣)(?:号码|号)?" + _KEY_GAP + r"(?P<v>[1-9]\d{4,11})(?!\d)"), (0, 0)),
     _PiiKind("wechat", re.compile(r"(?<![a-z])(?:微信|威信|薇信|v信|wechat|weixin|vx|wx)(?:\s*(?:号码|号|id))?" + _KEY_GAP

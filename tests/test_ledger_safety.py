@@ -330,3 +330,40 @@ def test_sql_summary_equals_the_records_and_loads_none(ledger_url):
         assert got[key] == expected[key], key
     assert [o["id"] for o in got["overdue"]] == expected["overdue"]
     assert [{k: a[k] for k in ("category", "kind", "value")} for a in got["alerts"]] == expected["alerts"]
+
+
+def test_a_version_1_ledger_is_upgraded_in_place(ledger_url):
+    from cxnlp.ledger import db
+
+    engine = get_engine(ledger_url)
+    with Session(engine) as session:
+        record_feedback(session=session, item=FeedbackIn(text="等了很久", source_id="U-1"), prediction=pred(["speed"]),
+                        rules=RULES)
+        session.commit()
+    with engine.begin() as conn:  # the shape cxnlp 1.0.0 left behind
+        conn.execute(text("ALTER TABLE feedback DROP COLUMN version"))
+        conn.execute(text("UPDATE cxnlp_schema SET version = 1"))
+    engine.dispose()
+    db._ENGINES.pop(ledger_url)
+    assert db.prepare(ledger_url) == db.SCHEMA_VERSION == 2
+    with Session(get_engine(ledger_url)) as session:
+        rec = session.scalar(select(FeedbackRecord).where(FeedbackRecord.source_id == "U-1"))
+        assert rec.version == 1
+        update_record(session=session, record_id=rec.id, changes={"status": "closed"}, actor="a")
+        session.commit()
+        assert rec.version == 2 and rec.status == "closed"
+
+
+def test_a_run_reusing_an_id_for_another_text_records_nothing(ledger_url, tmp_path, small_model):
+    from cxnlp.batch import classify_file
+    from cxnlp.ledger.recording import BatchRecorder
+
+    with Session(get_engine(ledger_url)) as session:
+        record_feedback(session=session, item=FeedbackIn(text="别的内容", source_id="T7"), prediction=pred(["speed"]),
+                        rules=RULES)
+        session.commit()
+    source = _big_csv(tmp_path / "in.csv", 20)  # ids T0…T19: T7 is taken by another text
+    rec = BatchRecorder(url=ledger_url, rules=RULES, source_name="in.csv", default_channel=None)
+    with pytest.raises(ConflictError, match="T7"):
+        classify_file(small_model, source, tmp_path / "out.jsonl", chunk_size=5, sink=rec)
+    assert _ledger_rows(ledger_url) == 1

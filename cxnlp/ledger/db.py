@@ -53,7 +53,7 @@ def get_engine(url: str) -> Engine:
 
 def _json_dumps(value: object) -> str:
     """JSON columns written with orjson (a ledger run writes five per record; the stdlib is the slow part)."""
-    return orjson.dumps(value).decode("utf-8")
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode("utf-8")
 
 
 def _create(url: str) -> Engine:
