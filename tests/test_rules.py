@@ -56,3 +56,12 @@ def test_matcher_is_reusable_by_another_rule_family():
     hits = urgent.find("请今天之内给我答复，不用马上回电")
     assert [(h.cue, h.start, h.end) for h in hits] == [("今天之内", 1, 5)]
     assert not urgent.matches("他立马上车走了")   # 马上 across 立马|上车 is no word here
+
+
+def test_severities_of_a_batch_equal_one_by_one():
+    texts = ["订单号A123456789一直没发货", "再不处理我就打12345投诉", "我从来不给差评，这次客服真的很好", "真是气死我了，给差评",
+             "物流太慢", "孩子在店里受伤了", "向市场监管局反映"]
+    cats = [["speed", "process"]] * len(texts)
+    scores = [{"negative": n} for n in (0.75, 0.94, 0.52, 0.86, 0.9, 0.76, 0.8)]
+    assert RULES.severities(texts, cats, scores) == [RULES.severity_of(t, c, s) for t, c, s in zip(texts, cats, scores)]
+    assert RULES.severities(texts, cats, scores) == ["中度", "重大", "一般", "中度", "中度", "重大", "重大"]

@@ -43,9 +43,14 @@ class CueMatcher:
         self.window = window
         self._any = re.compile("|".join(map(re.escape, sorted(self.cues, key=len, reverse=True)))) if self.cues else None
 
+    def may_match(self, normalized: str) -> bool:
+        """Whether a cue occurs at all (as a substring) in a text already normalized: only then are
+        tokens needed."""
+        return self._any is not None and self._any.search(normalized) is not None
+
     def find(self, text: str, tokens: Sequence[Token] | None = None) -> list[CueHit]:
         """Every cue that counts in ``text``, in order (``tokens`` are ``tokenize_spans(text)`` when the
-        caller has them)."""
+        caller has them, e.g. from one ``tokenize_batch`` over many texts)."""
         if self._any is None:
             return []
         norm = normalize(text)

@@ -14,7 +14,7 @@ from typing import Any
 
 from cxnlp.io import Row
 from cxnlp.ledger.db import get_engine, lock_for_write
-from cxnlp.ledger.records import FeedbackIn, find_record, insert_records, record_feedback, record_values, utcnow
+from cxnlp.ledger.records import FeedbackIn, find_record, insert_records, record_feedback, record_rows, utcnow
 from cxnlp.ledger.rules import LedgerRules
 from cxnlp.prediction import MAX_TEXT_CHARS, Prediction
 from cxnlp.settings import get_settings
@@ -80,16 +80,16 @@ class BatchRecorder:
     def prepare(self, rows: list[Row], preds: list[Prediction], text_column: str) -> tuple[list[dict[str, Any]], int]:
         """The stored columns of a chunk's classified rows (PII masked, severity set) and how many rows
         are not recorded (errors). No I/O: ``classify_file`` runs this in the worker that classified it."""
-        now = utcnow()
-        values = []
+        items, good = [], []
         for row, pred in zip(rows, preds):
             if pred.error:
                 continue
             text = str(row.values[text_column])
-            item = FeedbackIn(text=text, source_id=self.source_id(row, text),
-                              channel=str(_first(row.values, CHANNEL_COLUMNS) or self.default_channel or "") or None,
-                              received_at=parse_time(_first(row.values, TIME_COLUMNS)))
-            values.append(record_values(item=item, prediction=pred, rules=self.rules, now=now))
+            items.append(FeedbackIn(text=text, source_id=self.source_id(row, text),
+                                    channel=str(_first(row.values, CHANNEL_COLUMNS) or self.default_channel or "") or None,
+                                    received_at=parse_time(_first(row.values, TIME_COLUMNS))))
+            good.append(pred)
+        values = record_rows(items=items, predictions=good, rules=self.rules, now=utcnow())
         return values, len(rows) - len(values)
 
     def write(self, prepared: tuple[list[dict[str, Any]], int]) -> None:

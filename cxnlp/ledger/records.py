@@ -52,25 +52,30 @@ def masked_evidence(evidence: dict[str, list[dict[str, Any]]], masked: str,
             for label, items in evidence.items()}
 
 
-def record_values(*, item: FeedbackIn, prediction: Prediction, rules: LedgerRules, now: datetime
-                  ) -> dict[str, Any]:
-    """The stored columns of one classified feedback. Everything kept comes from the masked text: the
+def record_rows(*, items: Sequence[FeedbackIn], predictions: Sequence[Prediction], rules: LedgerRules,
+                now: datetime) -> list[dict[str, Any]]:
+    """The stored columns of many classified feedbacks. Everything kept comes from the masked text: the
     text, the evidence terms and offsets, and the severity cues read in it."""
-    if prediction.error:
-        raise LedgerError(f"cannot record {item.source_id!r}: {prediction.error}")
-    spans = personal_data_spans(item.text)
-    masked = mask_personal_data(item.text, spans)
-    received = _naive_utc(item.received_at) or now
-    severity = rules.severity_of(masked, prediction.categories, prediction.sentiment_scores)
-    return dict(
-        source_id=item.source_id, channel=item.channel, received_at=received, recorded_at=now,
-        text=masked, categories=prediction.categories,
-        category_scores=prediction.category_scores, sentiment=prediction.sentiment or "neutral",
-        sentiment_scores=prediction.sentiment_scores, confidence=prediction.confidence,
-        evidence=masked_evidence(prediction.evidence, masked, spans), model_version=prediction.model_version,
-        severity=severity, department=rules.department_of(prediction.categories),
-        due_at=rules.due_at(severity, received), status="open", version=1,
-    )
+    for item, prediction in zip(items, predictions):
+        if prediction.error:
+            raise LedgerError(f"cannot record {item.source_id!r}: {prediction.error}")
+    spans = [personal_data_spans(item.text) for item in items]
+    masked = [mask_personal_data(item.text, s) for item, s in zip(items, spans)]
+    severities = rules.severities(masked, [p.categories for p in predictions],
+                                  [p.sentiment_scores for p in predictions])
+    rows = []
+    for item, prediction, text, pii, severity in zip(items, predictions, masked, spans, severities):
+        received = _naive_utc(item.received_at) or now
+        rows.append(dict(
+            source_id=item.source_id, channel=item.channel, received_at=received, recorded_at=now,
+            text=text, categories=prediction.categories,
+            category_scores=prediction.category_scores, sentiment=prediction.sentiment or "neutral",
+            sentiment_scores=prediction.sentiment_scores, confidence=prediction.confidence,
+            evidence=masked_evidence(prediction.evidence, text, pii), model_version=prediction.model_version,
+            severity=severity, department=rules.department_of(prediction.categories),
+            due_at=rules.due_at(severity, received), status="open", version=1,
+        ))
+    return rows
 
 
 def _conflict(source_id: str) -> ConflictError:
@@ -89,7 +94,7 @@ def stored_texts(session: Session, source_ids: Sequence[str]) -> dict[str, str]:
 
 
 def insert_records(*, session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Insert many ``record_values`` rows in the session's transaction; returns {source_id: id} of those
+    """Insert many ``record_rows`` rows in the session's transaction; returns {source_id: id} of those
     created. Known source ids are skipped by the database (``INSERT … ON CONFLICT DO NOTHING``, so a
     concurrent insert of the same id is no error either); one whose stored text differs is a
     ``ConflictError``. Each created record gets its "created" audit entry."""
@@ -143,9 +148,9 @@ def record_feedback(*, session: Session, item: FeedbackIn, prediction: Predictio
                     ) -> tuple[FeedbackRecord, bool]:
     """Store one classified feedback; returns (record, created). A known ``source_id`` with the same
     text returns the first record; with another text it is a ``ConflictError``."""
-    row = record_values(item=item, prediction=prediction, rules=rules, now=utcnow())
+    rows = record_rows(items=[item], predictions=[prediction], rules=rules, now=utcnow())
     lock_for_write(session)
-    created = insert_records(session=session, rows=[row])
+    created = insert_records(session=session, rows=rows)
     record = find_record(session=session, source_id=item.source_id)
     if record is None:  # pragma: no cover - inserted or found above, in this transaction
         raise LedgerError(f"record {item.source_id!r} vanished while it was recorded")
