@@ -64,4 +64,4 @@ def test_severities_of_a_batch_equal_one_by_one():
     cats = [["speed", "process"]] * len(texts)
     scores = [{"negative": n} for n in (0.75, 0.94, 0.52, 0.86, 0.9, 0.76, 0.8)]
     assert RULES.severities(texts, cats, scores) == [RULES.severity_of(t, c, s) for t, c, s in zip(texts, cats, scores)]
-    assert RULES.severities(texts, cats, scores) == ["中度", "重大", "一般", "中度", "中度", "重大", "重大"]
+    assert RULES.severities(texts, cats, scores) == ["一般", "重大", "一般", "中度", "中度", "重大", "重大"]
