@@ -24,7 +24,6 @@ from typing import Any, Sequence
 REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = REPO / "models" / "default"
 FEEDBACK_CSV = REPO / "data_samples" / "feedback_labeled.csv"
-SCORE_PY = REPO.parent / "shared" / "eval" / "score.py"
 POLL_SECONDS = 0.05
 ERROR_LINE = re.compile(r"^(error:|[\w.]*(Error|Exception)\b)")
 SEED = 0

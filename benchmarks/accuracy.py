@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (FASTTEXT_PARAMS, SCORE_PY, SEED, corpus_split, cxnlp_command, fmt,  # noqa: E402
+from _common import (FASTTEXT_PARAMS, SEED, corpus_split, cxnlp_command, fmt,  # noqa: E402
                      jieba_words, machine_header, machine_info, markdown_table, pkg_version, run_monitored)
 
 Pairs = list[tuple[str, str]]  # (text, "negative" | "positive")
@@ -260,9 +260,8 @@ def main() -> None:
     info = machine_info()
     cxnlp = cxnlp_command(args.cxnlp)
     results, split = run_all(args.limit, cxnlp, log)
-    categories = ("Categories (attitude/speed/expertise/process) are scored by the shared evaluator, not here: "
-                  "from the repo root run  python ../shared/eval/score.py"
-                  + ("" if SCORE_PY.exists() else "  (not found beside this checkout)"))
+    categories = ("Categories (attitude/speed/expertise/process) are not scored here: the figures in the "
+                  "model card come from an external judge on held-out labels")
     if args.json:
         print(json.dumps({"machine": info, "split": split, "fasttext_params": FASTTEXT_PARAMS,
                           "results": [asdict(r) for r in results], "categories": categories}, ensure_ascii=False))

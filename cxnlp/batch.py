@@ -9,6 +9,7 @@ interrupted leaves no partial file behind.
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from cxnlp.io import AtomicWriter, Row, RowFormatter, open_table
+from cxnlp.io import XLSX_CELL_LIMIT, AtomicWriter, Row, RowFormatter, open_table
 from cxnlp.prediction import RESULT_FIELDS, Prediction, predict_texts
 from cxnlp.store import LoadedModel
 
@@ -47,6 +48,8 @@ class BatchSummary:
     per_sentiment: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     error_examples: list[str] = field(default_factory=list)
+    cut_cells: int = 0  # XLSX cells cut to Excel's limit (the row's error says which)
+    input: str = ""  # what was read: the encoding, or the sheets of a workbook
 
     def add(self, preds: list[Prediction]) -> None:
         for p in preds:
@@ -64,13 +67,16 @@ class BatchSummary:
         self.errors += other.errors
         self.per_category.update(other.per_category)
         self.per_sentiment.update(other.per_sentiment)
+        self.cut_cells += other.cut_cells
         self.error_examples.extend(other.error_examples[: 20 - len(self.error_examples)])
 
     def line(self) -> str:
         cats = ", ".join(f"{k} {v}" for k, v in sorted(self.per_category.items())) or "none"
         sents = ", ".join(f"{k} {v}" for k, v in sorted(self.per_sentiment.items()))
         rate = self.rows / self.seconds if self.seconds else 0.0
-        return (f"{self.rows} rows, {self.errors} errors; categories: {cats}; sentiment: {sents}; "
+        cut = f"; {self.cut_cells} XLSX cells cut to {XLSX_CELL_LIMIT:,} characters" if self.cut_cells else ""
+        read = f"; {self.input}" if self.input else ""
+        return (f"{self.rows} rows, {self.errors} errors; categories: {cats}; sentiment: {sents}{cut}{read}; "
                 f"{self.seconds:.1f} s ({rate:.0f} rows/s)")
 
 
@@ -94,11 +100,11 @@ def _rows_to_texts(rows: list[Row], text_column: str) -> list[Any]:
 def _classify_chunk(model: LoadedModel, rows: list[Row], text_column: str) -> list[Prediction]:
     preds = predict_texts(model, _rows_to_texts(rows, text_column))
     for row, pred in zip(rows, preds):
-        if row.problem:
-            reason = f"row {row.number}: {row.problem}"
-            pred.error = reason if pred.error is None else f"{reason}; {pred.error}"
+        if row.problem:  # a row with no values (undecodable, invalid JSON) has no text: its problem says it all
+            reason = f"{row.where}: {row.problem}"
+            pred.error = reason if pred.error is None or not row.values else f"{reason}; {pred.error}"
         elif pred.error:
-            pred.error = f"row {row.number}: {pred.error}"
+            pred.error = f"{row.where}: {pred.error}"
     return preds
 
 
@@ -117,7 +123,7 @@ def output_row(row: Row, pred: Prediction) -> dict[str, Any]:
 def output_columns(rows: list[Row], input_columns: list[str]) -> list[str]:
     """The output header: the first rows' fields as ``output_row`` names them, in order of appearance
     (the input's own columns when there are no rows), with the contract fields after the first row's."""
-    seen: dict[str, None] = {}
+    seen: dict[str, None] = dict.fromkeys(map(_input_key, input_columns)) if rows else {}
     for row in rows or [Row(0, dict.fromkeys(input_columns))]:
         seen.update(dict.fromkeys(map(_input_key, row.values)))
         seen.update(dict.fromkeys(RESULT_FIELDS))
@@ -129,7 +135,7 @@ def _classify_and_format(model: LoadedModel, rows: list[Row], text_column: str, 
     preds = _classify_chunk(model, rows, text_column)
     tally = BatchSummary()
     tally.add(preds)
-    output = formatter.format([output_row(r, p) for r, p in zip(rows, preds)])
+    output, tally.cut_cells = formatter.format_counted([output_row(r, p) for r, p in zip(rows, preds)])
     return ChunkResult(output, tally, prepare(rows, preds, text_column) if prepare is not None else None)
 
 
@@ -138,6 +144,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(model: LoadedModel, text_column: str, formatter: RowFormatter, prepare: SinkPrepare | None) -> None:
+    # Ctrl-C and SIGTERM are the parent's to handle (it cleans up, then ends the pool): no worker tracebacks
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _WORKER.update(model=model, column=text_column, formatter=formatter, prepare=prepare)
 
 
@@ -197,16 +206,20 @@ def classify_file(
     progress: ProgressHook | None = None,
     stdin: IO[bytes] | None = None,
     stdout: IO[str] | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
 ) -> BatchSummary:
     """Classify every row of ``source`` into ``output`` (JSONL on stdout when None); returns a summary.
 
-    ``sink`` sees every chunk's rows and predictions (the ledger records them). It commits just before
-    the output file is renamed into place; any failure before that rolls both back.
+    ``encoding`` overrides the detected one and ``sheet`` names the one worksheet to read (see
+    ``open_table``). ``sink`` (the ledger) prepares every chunk where it was classified and records it
+    here. It commits just before the output file is renamed into place; any failure before that rolls
+    both back.
     """
     summary = BatchSummary()
     start = time.perf_counter()
     writer = AtomicWriter(output, stdout=stdout)
-    with open_table(source, text_column, stdin=stdin) as table:
+    with open_table(source, text_column, stdin=stdin, encoding=encoding, sheet=sheet) as table:
         column = table.text_column or "text"
         try:
             chunks = table.chunks(chunk_size)
@@ -229,5 +242,6 @@ def classify_file(
                 sink.rollback()
             writer.abort()
             raise
+        summary.input = table.describe()
     summary.seconds = time.perf_counter() - start
     return summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,19 +12,68 @@ from typing import Annotated, Optional
 import typer
 
 from cxnlp.errors import CxnlpError
+from cxnlp.io import shorten
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Classify Chinese customer feedback.")
-data_app = typer.Typer(no_args_is_help=True, help="Inspect labeled data.")
+# Plain help (no rich panels): flags show as flags (--ledger, not --ledger <bool>) and values by the
+# metavars given below rather than Python type names.
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Classify Chinese customer feedback.")
+data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspect labeled data.")
 app.add_typer(data_app, name="data")
-ledger_app = typer.Typer(no_args_is_help=True, help="The root-cause ledger (投诉根源台账).")
+ledger_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The root-cause ledger (投诉根源台账).")
 app.add_typer(ledger_app, name="ledger")
+survey_app = typer.Typer(no_args_is_help=True, help="Satisfaction surveys (满意度调查).")
+app.add_typer(survey_app, name="survey")
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal's number, as shells report it
+MESSAGE_LIMIT = 1000  # characters of an error message; each echoed value is already cut shorter
 
 
 def fail(exc: Exception) -> "typer.Exit":
-    typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+    typer.secho(f"error: {shorten(str(exc), MESSAGE_LIMIT)}", err=True, fg=typer.colors.RED)
     return typer.Exit(EXIT_FAILED)
+
+
+def _say(prefix: str, message: str) -> None:
+    typer.echo(f"{prefix}: {shorten(message, 300)}", err=True)
+
+
+def _version() -> str:
+    """The installed distribution's version, or the source checkout's pyproject.toml (one place)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cxnlp")
+    except PackageNotFoundError:
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"cxnlp {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print the version and exit")] = False,
+) -> None:
+    """Classify Chinese customer feedback."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that every cleanup on the way up runs."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def _model(path: Optional[Path]):
@@ -42,19 +92,23 @@ def _auto_workers(source: str) -> int:
 
 @app.command("classify")
 def classify_cli(
-    source: Annotated[str, typer.Argument(help="Input .csv/.tsv/.xlsx/.jsonl/.txt, or - for stdin")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output .csv/.xlsx/.jsonl (default: JSONL on stdout)")] = None,
-    text_column: Annotated[Optional[str], typer.Option(help="Column holding the text (default: guessed)")] = None,
-    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model)")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Processes (default: all cores for large files)")] = None,
-    chunk_size: Annotated[int, typer.Option(help="Rows per chunk")] = 2000,
+    source: Annotated[str, typer.Argument(metavar="FILE", help="Input .csv/.tsv/.xlsx/.jsonl/.txt, or - for stdin")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Output .csv/.tsv/.xlsx/.jsonl (default: JSONL on stdout)")] = None,
+    text_column: Annotated[Optional[str], typer.Option(metavar="NAME", help="Column holding the text (default: guessed)")] = None,
+    model: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Model folder (default: the shipped model)")] = None,
+    workers: Annotated[Optional[int], typer.Option(metavar="N", help="Processes (default: all cores for large files)")] = None,
+    chunk_size: Annotated[int, typer.Option(metavar="ROWS", help="Rows per chunk")] = 2000,
     ledger: Annotated[bool, typer.Option("--ledger", help="Record every classified row in the root-cause ledger")] = False,
-    channel: Annotated[Optional[str], typer.Option(help="Channel recorded in the ledger for rows that name none")] = None,
+    channel: Annotated[Optional[str], typer.Option(metavar="NAME", help="Channel recorded in the ledger for rows that name none")] = None,
+    encoding: Annotated[Optional[str], typer.Option(metavar="NAME", help="Encoding of a text input, e.g. gb18030 (default: detected from the whole file)")] = None,
+    sheet: Annotated[Optional[str], typer.Option(metavar="NAME", help="Read only this sheet of an .xlsx (default: every sheet)")] = None,
 ) -> None:
     """Classify every row of a file; all input columns are kept and the result fields added."""
-    from cxnlp.batch import classify_file
-
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    progress = None
     try:
+        from cxnlp.batch import classify_file
+
         loaded = _model(model)
         sink = recorder = None
         if ledger:
@@ -64,14 +118,22 @@ def classify_cli(
         progress = _progress_printer() if sys.stderr.isatty() else None
         summary = classify_file(loaded, source, output, text_column=text_column,
                                 workers=workers or _auto_workers(source), chunk_size=chunk_size,
-                                sink=sink, progress=progress)
+                                sink=sink, progress=progress, encoding=encoding, sheet=sheet)
         if progress:
             typer.echo("", err=True)
         for example in summary.error_examples[:5]:
-            typer.echo(f"warning: {example}", err=True)
+            _say("warning", example)
         typer.echo(summary.line() + (f"; {recorder.summary_line()}" if recorder else ""), err=True)
     except CxnlpError as exc:
         raise fail(exc) from exc
+    except (KeyboardInterrupt, Terminated) as exc:
+        term = isinstance(exc, Terminated)
+        written = "output on stdout is incomplete" if output is None else f"no {output} written"
+        typer.echo(("\n" if progress else "") + f"interrupted ({'SIGTERM' if term else 'Ctrl-C'}): {written}"
+                   + ("; nothing recorded in the ledger" if ledger else ""), err=True)
+        raise typer.Exit(EXIT_SIGTERM if term else EXIT_SIGINT) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _progress_printer():
@@ -82,11 +144,11 @@ def _progress_printer():
 
 @app.command("train")
 def train_cli(
-    config: Annotated[Optional[Path], typer.Option(help="Training recipe (TOML)")] = None,
-    data: Annotated[Optional[list[Path]], typer.Option(help="Labeled CSV/XLSX/JSONL file(s); replaces the recipe's data")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output model folder (default: the recipe's output.dir)")] = None,
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Recipe override, e.g. classifier.category_C=2")] = None,
-    report_json: Annotated[Optional[Path], typer.Option(help="Also write the cross-validation report as JSON")] = None,
+    config: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Training recipe (TOML)")] = None,
+    data: Annotated[Optional[list[Path]], typer.Option(metavar="FILE", help="Labeled CSV/XLSX/JSONL file (repeat for several); replaces the recipe's data")] = None,
+    out: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Output model folder (default: the recipe's output.dir)")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Recipe override, e.g. classifier.category_C=2 (repeatable)")] = None,
+    report_json: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Also write the cross-validation report as JSON")] = None,
     with_ledger: Annotated[bool, typer.Option("--with-ledger", help="Add analyst-corrected ledger records")] = False,
 ) -> None:
     """Train a model from a recipe (the shipped one by default) and save it with its card."""
@@ -98,7 +160,7 @@ def train_cli(
     except CxnlpError as exc:
         raise fail(exc) from exc
     for err in data_errors[:50]:
-        typer.echo(f"bad row: {err}", err=True)
+        _say("bad row", err)
     if len(data_errors) > 50:
         typer.echo(f"... and {len(data_errors) - 50} more bad rows", err=True)
     typer.echo(format_report(report))
@@ -109,9 +171,9 @@ def train_cli(
 
 @app.command("evaluate")
 def evaluate_cli(
-    data: Annotated[Path, typer.Option(help="Labeled CSV/XLSX/JSONL file")],
-    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model)")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON")] = None,
+    data: Annotated[Path, typer.Option(metavar="FILE", help="Labeled CSV/XLSX/JSONL file")],
+    model: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Model folder (default: the shipped model)")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Also write the report as JSON")] = None,
 ) -> None:
     """Score a model on a labeled file: per-label P/R/F1, sentiment accuracy and confusion matrix."""
     from cxnlp.dataset import read_labeled_file
@@ -123,7 +185,7 @@ def evaluate_cli(
     except CxnlpError as exc:
         raise fail(exc) from exc
     for err in labeled.errors[:50]:
-        typer.echo(f"bad row: {err}", err=True)
+        _say("bad row", err)
     typer.echo(format_report(report))
     if json_out:
         json_out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -131,24 +193,26 @@ def evaluate_cli(
 
 @app.command("serve")
 def serve_cli(
-    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port")] = 8000,
-    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model)")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes, forked after the model is loaded")] = 1,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port")] = 8000,
+    model: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Model folder (default: the shipped model)")] = None,
+    workers: Annotated[int, typer.Option(metavar="N", help="Worker processes, forked after the model is loaded")] = 1,
+    allow_unauthenticated: Annotated[bool, typer.Option(
+        "--allow-unauthenticated", help="Listen beyond loopback without CXNLP_API_KEY (anyone may write)")] = False,
 ) -> None:
     """Serve the HTTP API (POST /v1/classify, docs at /docs)."""
     from service.runner import serve
 
     try:
-        serve(host=host, port=port, model_dir=model, workers=workers)
+        serve(host=host, port=port, model_dir=model, workers=workers, allow_unauthenticated=allow_unauthenticated)
     except CxnlpError as exc:
         raise fail(exc) from exc
 
 
 @data_app.command("report")
 def data_report_cli(
-    files: Annotated[list[Path], typer.Argument(help="Labeled CSV/XLSX/JSONL file(s)")],
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the figures as JSON")] = None,
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Labeled CSV/XLSX/JSONL file(s)")],
+    json_out: Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Also write the figures as JSON")] = None,
 ) -> None:
     """Counts per label, combination, sentiment, industry, channel and length; duplicates and diversity."""
     from cxnlp.datareport import build_report, format_data_report
@@ -179,9 +243,9 @@ def _categories(model: Optional[Path]) -> tuple[str, ...]:
 
 @ledger_app.command("summary")
 def ledger_summary_cli(
-    month: Annotated[str, typer.Option(help="Month as YYYY-MM")],
-    format: Annotated[str, typer.Option(help="table or json")] = "table",
-    model: Annotated[Optional[Path], typer.Option(help="Model folder whose categories are reported")] = None,
+    month: Annotated[str, typer.Option(metavar="YYYY-MM", help="Month as YYYY-MM")],
+    format: Annotated[str, typer.Option(metavar="table|json", help="table or json")] = "table",
+    model: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Model folder whose categories are reported")] = None,
 ) -> None:
     """Totals, negative feedback per category/channel/department, month-over-month change, alerts."""
     from cxnlp.ledger.summary import format_summary, month_summary
@@ -198,9 +262,9 @@ def ledger_summary_cli(
 
 @ledger_app.command("export")
 def ledger_export_cli(
-    month: Annotated[list[str], typer.Option(help="Month(s) as YYYY-MM; one sheet each")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The .xlsx register to write")],
-    model: Annotated[Optional[Path], typer.Option(help="Model folder whose categories are reported")] = None,
+    month: Annotated[list[str], typer.Option(metavar="YYYY-MM", help="Month as YYYY-MM (repeat for several); one sheet each")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="The .xlsx register to write")],
+    model: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Model folder whose categories are reported")] = None,
 ) -> None:
     """Write the register (台账) as analysts keep it: one sheet per month plus a summary sheet."""
     from cxnlp.ledger.register import export_register
@@ -215,11 +279,11 @@ def ledger_export_cli(
 
 @app.command("review")
 def review_cli(
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the records to check to this .xlsx")] = None,
-    import_file: Annotated[Optional[Path], typer.Option("--import", help="Apply the corrections in this reviewed .xlsx")] = None,
-    limit: Annotated[int, typer.Option(help="How many records to export")] = 50,
-    reviewer: Annotated[str, typer.Option(help="Name recorded for corrections whose row names no reviewer")] = "analyst",
-    model: Annotated[Optional[Path], typer.Option(help="Model folder whose categories are allowed")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Write the records to check to this .xlsx")] = None,
+    import_file: Annotated[Optional[Path], typer.Option("--import", metavar="FILE", help="Apply the corrections in this reviewed .xlsx")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="How many records to export")] = 50,
+    reviewer: Annotated[str, typer.Option(metavar="NAME", help="Name recorded for corrections whose row names no reviewer")] = "analyst",
+    model: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Model folder whose categories are allowed")] = None,
 ) -> None:
     """Export the least confident ledger records for checking, or import an analyst's corrections."""
     from cxnlp.ledger.register import export_review, import_review
@@ -237,9 +301,77 @@ def review_cli(
     except CxnlpError as exc:
         raise fail(exc) from exc
     for err in result.errors:
-        typer.echo(f"bad row: {err}", err=True)
+        _say("bad row", err)
     typer.echo(f"applied {result.applied} corrections, {result.unchanged} rows unchanged, "
                f"{len(result.errors)} bad rows", err=True)
+
+
+def _split_columns(value: Optional[str]) -> Optional[list[str]]:
+    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+def _dimension_overrides(values: list[str]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        dim, sep, column = value.partition("=")
+        if not sep or not dim.strip() or not column.strip():
+            raise typer.BadParameter(f"--dimension takes DIMENSION=COLUMN, e.g. 响应速度=Q3; got {value!r}")
+        out[dim.strip()] = column.strip()
+    return out
+
+
+@survey_app.command("report")
+def survey_report_cli(
+    export: Annotated[Path, typer.Argument(help="The survey export (.csv/.tsv/.xlsx) as the platform wrote it")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="The .xlsx workbook to write")] = None,
+    format: Annotated[str, typer.Option("--format", help="xlsx (needs -o) or json (to stdout, or -o FILE.json)")] = "xlsx",
+    rating_columns: Annotated[Optional[str], typer.Option(help="Comma-separated 1–5 rating columns (default: recognised)")] = None,
+    text_columns: Annotated[Optional[str], typer.Option(help="Comma-separated open-answer columns (default: recognised)")] = None,
+    duration_column: Annotated[Optional[str], typer.Option(help="Column with the time taken (所用时间)")] = None,
+    nps_column: Annotated[Optional[str], typer.Option(help="Column with the 0–10 recommendation question")] = None,
+    dimension: Annotated[Optional[list[str]], typer.Option(help="DIMENSION=COLUMN, e.g. 响应速度=Q3 (repeatable)")] = None,
+    by: Annotated[Optional[list[str]], typer.Option(help="Grouping column for scores per group (repeatable)")] = None,
+    compare: Annotated[Optional[Path], typer.Option(help="The previous survey's export, for the change of each score")] = None,
+    negative_max: Annotated[int, typer.Option(help="Answers rated at most this are negative feedback")] = 3,
+    min_seconds: Annotated[float, typer.Option(help="Submissions faster than this are invalid")] = 30.0,
+    duplicate_minutes: Annotated[float, typer.Option(help="Identical answers from one IP within this are duplicates")] = 10.0,
+    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model)")] = None,
+) -> None:
+    """Clean a questionnaire export, score each dimension and classify the negative open answers."""
+    from cxnlp.surveys import CleaningRules, SurveyOptions, build_survey_report, write_survey_workbook
+    from cxnlp.surveys.columns import SurveyLayout
+
+    if format not in ("xlsx", "json"):
+        raise typer.BadParameter("--format must be xlsx or json")
+    if format == "xlsx" and (output is None or output.suffix.lower() != ".xlsx"):
+        raise typer.BadParameter("the workbook needs -o FILE.xlsx (or use --format json)")
+    options = SurveyOptions(rating_columns=_split_columns(rating_columns), text_columns=_split_columns(text_columns),
+                            duration_column=duration_column, nps_column=nps_column,
+                            dimensions=_dimension_overrides(dimension or []), group_by=list(by or []),
+                            negative_max=negative_max,
+                            rules=CleaningRules(min_seconds=min_seconds, duplicate_minutes=duplicate_minutes))
+    try:
+        report = build_survey_report(export, _model(model), options, previous=compare)
+        layout = report["layout"]
+        for line in SurveyLayout(columns=[], **layout).describe():
+            typer.echo(line, err=True)
+        if format == "json":
+            text = json.dumps(report, ensure_ascii=False, indent=1)
+            if output is None:
+                typer.echo(text)
+            else:
+                from cxnlp.io import write_text_atomic
+
+                write_text_atomic(output, text)
+        else:
+            write_survey_workbook(report, output)
+    except CxnlpError as exc:
+        raise fail(exc) from exc
+    clean, overall, neg = report["cleaning"], report["scores"]["overall"], report["negative"]
+    csat = f"{overall['csat']:.1%}" if overall["csat"] is not None else "n/a"
+    typer.echo(f"{clean['submissions']} submissions, {clean['valid']} valid ({clean['valid_rate']:.1%}); "
+               f"satisfaction {csat}; {neg['texts']} negative answers classified"
+               + (f"; wrote {output}" if output else ""), err=True)
 
 
 def main() -> None:

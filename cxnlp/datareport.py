@@ -3,6 +3,8 @@
 Near-duplicates: pairs of texts whose character 5-gram sets have Jaccard similarity ≥ 0.7.
 Diversity: distinct character 4-grams over all 4-grams of the first 80 characters of each text,
 digits folded to 0; and the share of the most common 4-character opening.
+Writers: rows per writer (the `writer` column) and the largest writer's share, since a classifier
+trained mostly on one writer learns that writer's style rather than the customers'.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ def _is_corpus_labels(path: Path) -> bool:
 
 
 def _extra_columns(path: Path, names: tuple[str, ...]) -> dict[str, list[str]]:
-    """Columns the training reader ignores (industry, channel), read for the report only."""
+    """Columns the training reader ignores (industry, channel, writer), read for the report only."""
     out: dict[str, list[str]] = {n: [] for n in names}
     with open_table(path, "text") as table:
         for row in table.rows:
@@ -79,7 +81,7 @@ def diversity(texts: list[str]) -> dict[str, Any]:
 
 def build_report(files: list[Path]) -> dict[str, Any]:
     data = LabeledData()
-    extras: dict[str, list[str]] = {"industry": [], "channel": []}
+    extras: dict[str, list[str]] = {"industry": [], "channel": [], "writer": []}
     for path in files:
         path = Path(path)
         if _is_corpus_labels(path):
@@ -88,7 +90,7 @@ def build_report(files: list[Path]) -> dict[str, Any]:
                 extras[n].extend(["corpus"] * len(part))
         else:
             part = read_labeled_file(path)
-            cols = _extra_columns(path, ("industry", "channel"))
+            cols = _extra_columns(path, tuple(extras))
             for n in extras:
                 extras[n].extend(cols[n][: len(part)])
         data.extend(part)
@@ -111,6 +113,9 @@ def build_report(files: list[Path]) -> dict[str, Any]:
         "per_sentiment": dict(Counter(s or "(none)" for s in data.sentiments).most_common()),
         "per_industry": dict(Counter(extras["industry"]).most_common()),
         "per_channel": dict(Counter(extras["channel"]).most_common()),
+        "per_writer": (per_writer := dict(Counter(extras["writer"]).most_common())),
+        "writers": len(per_writer),
+        "max_writer_share": round(max(per_writer.values()) / n, 4) if per_writer else 0.0,
         "length_buckets": {f"{lo}-{hi if hi < 10**9 else ''}": sum(lo <= x <= hi for x in lengths)
                            for lo, hi in LENGTH_BUCKETS},
         "length_min_median_max": [min(lengths), sorted(lengths)[n // 2], max(lengths)],
@@ -139,6 +144,8 @@ def format_data_report(r: dict[str, Any]) -> str:
     table("per sentiment", r["per_sentiment"])
     table("per industry", r["per_industry"])
     table("per channel", r["per_channel"])
+    table("per writer", r["per_writer"])
+    lines.append(f"  {r['writers']} writers; the largest writes {r['max_writer_share']:.1%} of the rows")
     table("per length (characters)", r["length_buckets"])
     lo, med, hi = r["length_min_median_max"]
     lines.append(f"  min {lo}, median {med}, max {hi}")

@@ -6,6 +6,7 @@ of the installed corpus here, TRAIN part only.
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections import Counter
@@ -14,8 +15,8 @@ from pathlib import Path
 
 from cxnlp.corpus import train_texts
 from cxnlp.errors import DataError
-from cxnlp.io import open_table
-from cxnlp.taxonomy import parse_categories, parse_sentiment
+from cxnlp.io import list_for_message, open_table, shorten
+from cxnlp.taxonomy import CATEGORY_NAMES_ZH, parse_categories, parse_sentiment
 
 MIN_EXAMPLES_PER_LABEL = 30
 
@@ -68,14 +69,19 @@ class LabeledData:
 
 
 def read_labeled_file(path: str | Path, *, weight: float = 1.0, require_sentiment: bool = True) -> LabeledData:
-    """Rows of an analyst's labeled CSV/XLSX/JSONL file; bad rows go to ``errors`` with their row number."""
+    """Rows of an analyst's labeled CSV/XLSX/JSONL file; bad rows go to ``errors`` with their row number.
+
+    A rare label that is a near spelling of a common one (``atitude`` beside 300 ``attitude``) is taken
+    for a typo: its rows are reported and skipped rather than trained as a label of their own.
+    """
     data = LabeledData()
+    parsed: list[tuple[str, str, list[str], str | None]] = []  # where, text, categories, sentiment
     with open_table(path, "text", need_text=True) as table:
         if "categories" not in table.columns and table.columns:
             raise DataError(f"{path}: a labeled file needs a 'categories' column; columns are: "
-                            f"{', '.join(map(str, table.columns))}")
+                            f"{list_for_message(table.columns)}")
         for row in table.rows:
-            where = f"{path}: row {row.number}"
+            where = f"{path}: {row.where}"
             if row.problem and not row.values:
                 data.errors.append(f"{where}: {row.problem}")
                 continue
@@ -91,10 +97,42 @@ def read_labeled_file(path: str | Path, *, weight: float = 1.0, require_sentimen
                 else:
                     sentiment = parse_sentiment(raw_sent)
             except DataError as exc:
-                data.errors.append(f"{where}: {exc}")
+                data.errors.append(f"{where}: {shorten(str(exc), 300)}")
                 continue
-            data.add(str(text).strip(), cats, sentiment, weight, str(path))
+            parsed.append((where, str(text).strip(), cats, sentiment))
+    typos = label_typos(Counter(label for _, _, cats, _ in parsed for label in cats))
+    for where, text, cats, sentiment in parsed:
+        wrong = [label for label in cats if label in typos]
+        if wrong:
+            data.errors.append(f"{where}: " + "; ".join(
+                f"category label {shorten(label, 60)!r} looks like a typo of {typos[label]!r}" for label in wrong)
+                + " (row skipped)")
+            continue
+        data.add(text, cats, sentiment, weight, str(path))
     return data
+
+
+def label_typos(counts: Counter) -> dict[str, str]:
+    """Rare labels that are near spellings of common ones (or of their Chinese names) → the common one.
+
+    Rare: fewer than MIN_EXAMPLES_PER_LABEL rows and a tenth of the common label's. Near: same letters
+    in another case, or difflib similarity at least 0.75. A company's own rare label that resembles no
+    common one is kept (it gets the few-examples warning instead).
+    """
+    common = [label for label, n in counts.items() if n >= MIN_EXAMPLES_PER_LABEL]
+    typos: dict[str, str] = {}
+    for label, n in counts.items():
+        if n >= MIN_EXAMPLES_PER_LABEL:
+            continue
+        for other in common:
+            if n * 10 > counts[other]:
+                continue
+            spellings = [other, CATEGORY_NAMES_ZH.get(other, other)]
+            if label.lower() in (s.lower() for s in spellings) or difflib.get_close_matches(
+                    label.lower(), [s.lower() for s in spellings], n=1, cutoff=0.75):
+                typos[label] = other
+                break
+    return typos
 
 
 def read_corpus_labels(path: str | Path, *, weight: float = 1.0) -> LabeledData:

@@ -14,6 +14,10 @@ class ModelError(CxnlpError):
     """A model folder is missing, incomplete, corrupted or incompatible."""
 
 
+class ModelRootError(ModelError):
+    """A request named a model folder outside the configured model root(s)."""
+
+
 class ConfigError(CxnlpError):
     """A training recipe or a setting is invalid."""
 

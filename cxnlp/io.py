@@ -3,8 +3,13 @@
 Readers stream rows in chunks with their row numbers as a person sees them: for CSV, TSV and XLSX
 the header is row 1, so the first data row is row 2; for JSONL and TXT the row is the line number.
 A row that cannot be parsed is still yielded, with ``problem`` set, so callers report it and go on.
-Writers put everything in a temporary file beside the target and rename it into place on
-``commit``: an interrupted run leaves no half-written output.
+Text is decoded strictly in one encoding, decided from the whole file (a BOM, else UTF-8, else GB18030,
+else charset-normalizer's judgement) or given (``cxnlp.decoding``); a row whose bytes do not decode
+becomes such a problem row, never a guess. Every sheet of a workbook is read unless one is named.
+
+Writers put everything in a temporary file beside the target (with the mode a new file gets) and rename
+it into place on ``commit``: an interrupted run leaves no half-written output. Every CSV/TSV/XLSX cell
+goes through ``spreadsheet_safe`` so no customer text runs as a formula.
 """
 from __future__ import annotations
 
@@ -18,10 +23,12 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from itertools import chain
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from cxnlp.decoding import DecodedLines, decoded_file, decoded_stream, is_wide, sniff_binary
 from cxnlp.errors import DataError
 
 TEXT_COLUMN_CANDIDATES = ("text", "内容", "反馈内容", "意见", "投诉内容", "评价", "评论", "反馈", "留言",
@@ -41,6 +48,12 @@ class Row:
     number: int
     values: dict[str, Any]
     problem: str | None = None
+    sheet: str | None = None  # the worksheet, when a workbook's several sheets are read
+
+    @property
+    def where(self) -> str:
+        """Where a person finds the row: ``row 5``, or ``sheet 回访 row 5``."""
+        return f"row {self.number}" if self.sheet is None else f"sheet {self.sheet} row {self.number}"
 
 
 @dataclass
@@ -52,6 +65,18 @@ class Table:
     rows: Iterator[Row]
     text_column: str | None = None
     _closers: list[Any] = field(default_factory=list)
+    encoding: str | None = None  # of a text file, as detected or given
+    sheets: list[str] = field(default_factory=list)  # of a workbook, the ones read
+    skipped_sheets: dict[str, str] = field(default_factory=dict)  # sheet → why it was not read
+
+    def describe(self) -> str:
+        """What was read, for the run's summary: the encoding, or the sheets (and those skipped)."""
+        if self.encoding is not None:
+            return f"encoding {self.encoding}"
+        if not self.sheets and not self.skipped_sheets:
+            return ""
+        skipped = "".join(f"; skipped sheet {name} ({why})" for name, why in self.skipped_sheets.items())
+        return f"sheets {', '.join(self.sheets) or 'none'}{skipped}"
 
     def chunks(self, size: int) -> Iterator[list[Row]]:
         chunk: list[Row] = []
@@ -74,79 +99,132 @@ class Table:
         self.close()
 
 
-def detect_encoding(sample: bytes) -> str:
-    """utf-8-sig, utf-8 or gb18030 (a superset of GBK), from the first bytes of a file."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
+def shorten(value: Any, limit: int = 200) -> str:
+    """A value as it goes into a message: at most ``limit`` characters, with how much was left out."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…({len(text) - limit} more characters)"
+
+
+def list_for_message(items: list[Any], limit: int = 200) -> str:
+    """Names joined by commas for a message, cut near ``limit`` characters with how many were left out."""
+    shown: list[str] = []
+    used = 0
+    for item in items:
+        name = shorten(str(item), 60)
+        if shown and used + len(name) + 2 > limit:
+            break
+        shown.append(name)
+        used += len(name) + 2
+    rest = len(items) - len(shown)
+    return ", ".join(shown) + (f" …({rest} more)" if rest else "")
+
+
+def _zip_names(path: Path) -> list[str]:
+    import zipfile
+
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "gb18030"
+        with zipfile.ZipFile(path) as zf:
+            return zf.namelist()[:200]
+    except (zipfile.BadZipFile, OSError):
+        return []
+
+
+def _refuse_binary(head: bytes, source: str, kind: str, path: Path | None, encoding: str | None) -> None:
+    if encoding is not None and is_wide(encoding):
+        return
+    names = _zip_names(path) if path is not None and head.startswith(b"PK") else None
+    what = sniff_binary(head, names)
+    if what is None:
+        return
+    hint = "; rename it to .xlsx" if what.startswith("an Excel workbook") else \
+        "; if it is UTF-16 text without a byte-order mark, pass --encoding utf-16-le" if "NUL" in what else ""
+    raise DataError(f"{source}: looks like {what}, not a {kind} text file{hint}")
 
 
 def choose_text_column(columns: list[str], wanted: str | None, source: str) -> str:
     if wanted:
         if wanted not in columns:
-            raise DataError(f"{source}: no column {wanted!r}; columns are: {', '.join(map(str, columns))}")
+            raise DataError(f"{source}: no column {shorten(wanted, 80)!r}; columns are: {list_for_message(columns)}")
         return wanted
     lowered = {str(c).strip().lower(): c for c in columns}
     for name in TEXT_COLUMN_CANDIDATES:
         if name in lowered:
             return lowered[name]
     raise DataError(f"{source}: cannot tell which column holds the text; pass --text-column. "
-                    f"Columns are: {', '.join(map(str, columns))}")
+                    f"Columns are: {list_for_message(columns)}")
 
 
 def open_table(path: str | Path, text_column: str | None = None, *, need_text: bool = True,
-               stdin: IO[bytes] | None = None) -> Table:
-    """Open an input file (or ``-`` for stdin) and choose its text column."""
+               stdin: IO[bytes] | None = None, encoding: str | None = None, sheet: str | None = None) -> Table:
+    """Open an input file (or ``-`` for stdin) and choose its text column.
+
+    ``encoding`` overrides detection; ``sheet`` names the one worksheet of a workbook to read (all are
+    read otherwise).
+    """
     source = str(path)
+    if encoding is not None:
+        try:
+            encoding = codecs.lookup(encoding).name
+        except LookupError:
+            raise DataError(f"unknown encoding {shorten(encoding, 60)!r}") from None
     if source == "-":
-        table = _open_stdin(stdin or sys.stdin.buffer)
+        table = _open_stdin(stdin or sys.stdin.buffer, encoding)
     else:
         p = Path(path)
         if not p.exists():
-            raise DataError(f"{p}: no such file")
+            raise DataError(f"{shorten(source, 200)}: no such file")
+        if p.is_dir():
+            raise DataError(f"{shorten(source, 200)}: is a folder, not a file")
         suffix = p.suffix.lower()
-        if suffix in (".csv", ".tsv"):
+        if suffix == ".xlsx":
+            if encoding is not None:
+                raise DataError(f"{source}: --encoding applies to text files; an .xlsx workbook carries its own")
+            table = _open_xlsx(p, sheet)
+        elif suffix in (".csv", ".tsv", ".jsonl", ".txt"):
+            if sheet is not None:
+                raise DataError(f"{source}: --sheet applies to .xlsx workbooks only")
             fh = p.open("rb")
-            table = _open_delimited(fh, source, "\t" if suffix == ".tsv" else None)
-        elif suffix == ".xlsx":
-            table = _open_xlsx(p)
-        elif suffix == ".jsonl":
-            fh = p.open("rb")
-            table = _open_jsonl(fh, source)
-        elif suffix == ".txt":
-            fh = p.open("rb")
-            table = _open_txt(fh, source)
+            try:
+                _refuse_binary(fh.read(8192), source, suffix, p, encoding)
+                fh.seek(0)
+                lines = decoded_file(fh, encoding)
+                if suffix in (".csv", ".tsv"):
+                    table = _open_delimited(lines, source, "\t" if suffix == ".tsv" else None)
+                elif suffix == ".jsonl":
+                    table = _open_jsonl(lines, source)
+                else:
+                    table = _open_txt(lines, source)
+            except BaseException:
+                fh.close()
+                raise
+            table._closers.append(fh)
         else:
-            raise DataError(f"{p}: unsupported input type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_INPUTS)}")
+            raise DataError(f"{shorten(source, 200)}: unsupported input type {shorten(suffix, 20) or '(none)'}; "
+                            f"use one of {', '.join(SUPPORTED_INPUTS)}")
     if need_text:
         table.text_column = choose_text_column(table.columns, text_column, source) if table.columns or text_column \
             else (text_column or "text")
     return table
 
 
-def _text_stream(fh: IO[bytes]) -> io.TextIOWrapper:
-    buffered = fh if hasattr(fh, "peek") else io.BufferedReader(fh)  # type: ignore[arg-type]
-    sample = buffered.peek(65536)[:65536]
-    return io.TextIOWrapper(buffered, encoding=detect_encoding(sample), errors="replace", newline="")
-
-
-def _open_delimited(fh: IO[bytes], source: str, delimiter: str | None) -> Table:
-    text = _text_stream(fh)
+def _open_delimited(lines: DecodedLines, source: str, delimiter: str | None) -> Table:
+    it = iter(lines)
+    first_line = next(it, None)
+    if first_line is None:
+        raise DataError(f"{source}: the file is empty")
+    if lines.take_bad():
+        raise DataError(f"{source}: the header (row 1) is not valid {lines.encoding} text; use --encoding")
     if delimiter is None:
-        head = text.buffer.peek(8192)[:8192].decode(text.encoding, errors="ignore")  # type: ignore[attr-defined]
-        first = head.splitlines()[0] if head else ""
-        delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    reader = csv.reader(text, delimiter=delimiter)
+        delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
+    reader = csv.reader(chain([first_line], it), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
         raise DataError(f"{source}: the file is empty") from None
+    except csv.Error as exc:
+        raise DataError(f"{source}: unreadable CSV header: {exc}") from None
     header = [h.strip() or f"column_{i + 1}" for i, h in enumerate(header)]
 
     def rows() -> Iterator[Row]:
@@ -158,9 +236,14 @@ def _open_delimited(fh: IO[bytes], source: str, delimiter: str | None) -> Table:
                 return
             except csv.Error as exc:
                 number += 1
+                lines.take_bad()
                 yield Row(number, {}, f"unreadable CSV row: {exc}")
                 continue
             number += 1
+            undecodable = lines.take_bad()
+            if undecodable:
+                yield Row(number, {}, undecodable)
+                continue
             if not any(c.strip() for c in cells):
                 continue
             values = dict(zip(header, cells))
@@ -172,39 +255,70 @@ def _open_delimited(fh: IO[bytes], source: str, delimiter: str | None) -> Table:
                 problem = f"row has {len(cells)} cells, the header has {len(header)}"
             yield Row(number, values, problem)
 
-    return Table(source, header, rows(), _closers=[text])
+    return Table(source, header, rows(), encoding=lines.encoding)
 
 
-def _open_xlsx(path: Path) -> Table:
+def _open_xlsx(path: Path, sheet: str | None) -> Table:
     from openpyxl import load_workbook
 
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+    if not head.startswith(b"PK"):
+        what = sniff_binary(head) or "a text file (CSV?)"
+        hint = "; rename it to .csv" if what.startswith("a text") else ""
+        raise DataError(f"{path}: not an Excel workbook: it looks like {what}{hint}")
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a bad file
-        raise DataError(f"{path}: not a readable .xlsx file ({exc})") from exc
-    sheet = wb.worksheets[0]
-    it = sheet.iter_rows(values_only=True)
-    try:
-        header = [str(h).strip() if h is not None else f"column_{i + 1}" for i, h in enumerate(next(it))]
-    except StopIteration:
+        what = sniff_binary(head, _zip_names(path))
+        raise DataError(f"{path}: not a readable .xlsx file" + (f" (it looks like {what})" if what and
+                        not what.startswith("an Excel") else f" ({shorten(str(exc), 200)})")) from exc
+    if sheet is not None and sheet not in wb.sheetnames:
         wb.close()
-        raise DataError(f"{path}: the first sheet is empty") from None
+        raise DataError(f"{path}: no sheet {shorten(sheet, 80)!r}; sheets are: {list_for_message(wb.sheetnames)}")
+    headers: dict[str, list[str]] = {}
+    empty: list[str] = []
+    for name in [sheet] if sheet is not None else wb.sheetnames:
+        first = next(wb[name].iter_rows(max_row=1, values_only=True), None)
+        if first is None or all(c is None or str(c).strip() == "" for c in first):
+            empty.append(name)
+            continue
+        headers[name] = [str(h).strip() if h is not None else f"column_{i + 1}" for i, h in enumerate(first)]
+    if not headers:
+        wb.close()
+        raise DataError(f"{path}: " + (f"sheet {sheet!r} is empty" if sheet is not None else "every sheet is empty"))
+    several = len(headers) > 1
+    columns: dict[str, None] = {"sheet": None} if several else {}
+    for header in headers.values():
+        columns.update(dict.fromkeys(header))
+    table = Table(str(path), list(columns), iter(()), sheets=list(headers),
+                  skipped_sheets={name: "empty" for name in empty})
 
     def rows() -> Iterator[Row]:
-        for number, cells in enumerate(it, start=2):
-            if cells is None or all(c is None or str(c).strip() == "" for c in cells):
+        for name, header in headers.items():
+            if table.text_column is not None and table.text_column not in header:
+                table.skipped_sheets[name] = f"no column {table.text_column!r}"
+                table.sheets.remove(name)
                 continue
-            yield Row(number, {h: ("" if c is None else c) for h, c in zip(header, cells)})
+            it = wb[name].iter_rows(values_only=True)
+            next(it, None)
+            for number, cells in enumerate(it, start=2):
+                if cells is None or all(c is None or str(c).strip() == "" for c in cells):
+                    continue
+                values = {h: ("" if c is None else c) for h, c in zip(header, cells)}
+                yield Row(number, {"sheet": name, **values} if several else values, sheet=name if several else None)
 
-    return Table(str(path), header, rows(), _closers=[wb])
+    table.rows = rows()
+    table._closers.append(wb)
+    return table
 
 
-def _open_jsonl(fh: IO[bytes], source: str) -> Table:
-    text = _text_stream(fh)
+def _open_jsonl(lines: DecodedLines, source: str) -> Table:
+    it = iter(lines)
     first_keys: list[str] = []
-    pending: list[tuple[int, str]] = []
-    for number, line in enumerate(text, start=1):  # find the columns from the first object
-        pending.append((number, line))
+    pending: list[tuple[str, str | None]] = []
+    for line in it:  # find the columns from the first object
+        pending.append((line, lines.take_bad()))
         if line.strip():
             try:
                 obj = json.loads(line)
@@ -217,7 +331,11 @@ def _open_jsonl(fh: IO[bytes], source: str) -> Table:
     def rows() -> Iterator[Row]:
         import itertools
 
-        for number, line in itertools.chain(pending, enumerate(text, start=len(pending) + 1)):
+        later = ((line, lines.take_bad()) for line in it)
+        for number, (line, undecodable) in enumerate(itertools.chain(pending, later), start=1):
+            if undecodable:
+                yield Row(number, {}, undecodable)
+                continue
             if not line.strip():
                 continue
             try:
@@ -233,27 +351,31 @@ def _open_jsonl(fh: IO[bytes], source: str) -> Table:
                 continue
             yield Row(number, obj)
 
-    return Table(source, first_keys, rows(), _closers=[text])
+    return Table(source, first_keys, rows(), encoding=lines.encoding)
 
 
-def _open_txt(fh: IO[bytes], source: str) -> Table:
-    text = _text_stream(fh)
-
+def _open_txt(lines: DecodedLines, source: str) -> Table:
     def rows() -> Iterator[Row]:
-        for number, line in enumerate(text, start=1):
+        for number, line in enumerate(lines, start=1):
+            undecodable = lines.take_bad()
+            if undecodable:
+                yield Row(number, {}, undecodable)
+                continue
             line = line.rstrip("\r\n")
             if line.strip():
                 yield Row(number, {"text": line})
 
-    return Table(source, ["text"], rows(), _closers=[text])
+    return Table(source, ["text"], rows(), encoding=lines.encoding)
 
 
-def _open_stdin(stream: IO[bytes]) -> Table:
+def _open_stdin(stream: IO[bytes], encoding: str | None) -> Table:
     buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
-    head = buffered.peek(1024)[:1024].lstrip()
-    if head.startswith(b"{"):
-        return _open_jsonl(buffered, "<stdin>")
-    return _open_txt(buffered, "<stdin>")
+    head = buffered.peek(8192)[:8192]
+    _refuse_binary(head, "<stdin>", "JSONL or plain", None, encoding)
+    lines = decoded_stream(buffered, encoding)
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return _open_jsonl(lines, "<stdin>")
+    return _open_txt(lines, "<stdin>")
 
 
 # ------------------------------------------------------------------------------------------ writers
@@ -271,32 +393,105 @@ def cell_value(value: Any) -> Any:
     return value
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+XLSX_CELL_LIMIT = 32767  # characters Excel keeps in one cell
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A cell that a spreadsheet would run as a formula (it starts with = + - @, tab or CR) made text by a
+    leading ``'``, as OWASP advises against CSV injection. Every CSV/TSV/XLSX cell the project writes
+    goes through here."""
+    if type(value) is str and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def from_spreadsheet(value: Any) -> Any:
+    """A cell read back from a sheet this project wrote: the ``'`` that ``spreadsheet_safe`` added removed."""
+    if isinstance(value, str) and value.startswith("'") and value[1:2] and value[1:].startswith(_FORMULA_STARTS):
+        return value[1:]
+    return value
+
+
+def xlsx_cell(value: Any) -> Any:
+    """A value as an XLSX cell: formulas neutralised, control characters openpyxl refuses dropped."""
+    return _xlsx_safe(spreadsheet_safe(value))
+
+
+def cut_for_xlsx(value: str) -> str:
+    """A value over Excel's cell limit, cut to it with a visible note of how long it was."""
+    note = f"…[cut: {len(value):,} characters, an XLSX cell holds {XLSX_CELL_LIMIT:,}]"
+    return value[:XLSX_CELL_LIMIT - len(note)] + note
+
+
 class RowFormatter:
     """Output rows → what the writer appends: text for CSV/TSV/JSONL, cell lists for XLSX.
 
     Picklable and independent of the open file, so worker processes format their own chunks and the
-    writing process only appends.
+    writing process only appends. Cells are neutralised for spreadsheets (``spreadsheet_safe``); an
+    XLSX cell over Excel's limit is cut with a note in the cell and in the row's ``error`` column.
     """
 
     def __init__(self, kind: str, columns: list[str]) -> None:
         self.kind = kind
         self.columns = columns
 
+    def header(self) -> list[Any]:
+        return [xlsx_cell(c) if self.kind == ".xlsx" else spreadsheet_safe(c) for c in self.columns]
+
     def format(self, rows: list[dict[str, Any]]) -> str | list[list[Any]]:
+        return self.format_counted(rows)[0]
+
+    def format_counted(self, rows: list[dict[str, Any]]) -> tuple[str | list[list[Any]], int]:
+        """The payload and how many XLSX cells had to be cut."""
         if self.kind == ".jsonl":
-            return "".join([dumps(r) + "\n" for r in rows])
+            return "".join([dumps(r) + "\n" for r in rows]), 0
         columns, known = self.columns, set(self.columns)
         lines = []
         for r in rows:
-            cells = [cell_value(r.get(c, "")) for c in columns]
+            cells = [spreadsheet_safe(cell_value(r.get(c, ""))) for c in columns]
             if not known.issuperset(r):  # a later JSONL row with keys the first rows lacked: keep them
-                cells.append(dumps({k: v for k, v in r.items() if k not in known}))
+                cells.append(spreadsheet_safe(dumps({k: v for k, v in r.items() if k not in known})))
             lines.append(cells)
         if self.kind == ".xlsx":
-            return [[_xlsx_safe(c) for c in cells] for cells in lines]
+            return self._xlsx(lines)
         buffer = io.StringIO()
         csv.writer(buffer, delimiter="\t" if self.kind == ".tsv" else ",").writerows(lines)
-        return buffer.getvalue()
+        return buffer.getvalue(), 0
+
+    def _xlsx(self, lines: list[list[Any]]) -> tuple[list[list[Any]], int]:
+        error_at = self.columns.index("error") if "error" in self.columns else None
+        cut = 0
+        out = []
+        for cells in lines:
+            cells = [_xlsx_safe(c) for c in cells]
+            long = [i for i, c in enumerate(cells) if type(c) is str and len(c) > XLSX_CELL_LIMIT]
+            if long:
+                cut += len(long)
+                for i in long:
+                    cells[i] = cut_for_xlsx(cells[i])
+                if error_at is not None:
+                    names = ", ".join(str(self.columns[i]) if i < len(self.columns) else "(extra)" for i in long)
+                    note = f"cell {names} cut to fit XLSX (CSV and JSONL keep the whole text)"
+                    previous = cells[error_at]
+                    cells[error_at] = f"{previous}; {note}" if previous not in (None, "") else note
+            out.append(cells)
+        return out, cut
+
+
+def temp_beside(path: Path) -> tuple[int, str]:
+    """A temporary file in ``path``'s folder, to be renamed onto it, with the mode a new file would get
+    (the user's umask; an existing target's own mode). mkstemp alone makes it 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.fchmod(fd, mode)
+    return fd, tmp
 
 
 class AtomicWriter:
@@ -306,9 +501,10 @@ class AtomicWriter:
         self.path = Path(path) if path not in (None, "-") else None
         self.kind = self.path.suffix.lower() if self.path else ".jsonl"
         if self.kind not in SUPPORTED_OUTPUTS:
-            raise DataError(f"{path}: unsupported output type {self.kind or '(none)'}; "
+            raise DataError(f"{shorten(str(path), 200)}: unsupported output type {shorten(self.kind, 20) or '(none)'}; "
                             f"use one of {', '.join(SUPPORTED_OUTPUTS)}")
         self.formatter: RowFormatter | None = None
+        self.cut_cells = 0  # XLSX cells cut to Excel's limit (by ``write``; batch runs count their own)
         self._stdout = stdout
         self._tmp: str | None = None
         self._fh: IO[Any] | None = None
@@ -321,18 +517,17 @@ class AtomicWriter:
         if self.path is None:
             self._fh = self._stdout or sys.stdout
             return self.formatter
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
+        fd, self._tmp = temp_beside(self.path)
         if self.kind == ".xlsx":
             os.close(fd)
             from openpyxl import Workbook
 
             self._wb = Workbook(write_only=True)
             self._ws = self._wb.create_sheet("results")
-            self._ws.append(columns)
+            self._ws.append(self.formatter.header())
         elif self.kind in (".csv", ".tsv"):
             self._fh = os.fdopen(fd, "w", encoding="utf-8-sig", newline="")
-            csv.writer(self._fh, delimiter="\t" if self.kind == ".tsv" else ",").writerow(columns)
+            csv.writer(self._fh, delimiter="\t" if self.kind == ".tsv" else ",").writerow(self.formatter.header())
         else:
             self._fh = os.fdopen(fd, "w", encoding="utf-8")
         return self.formatter
@@ -347,7 +542,9 @@ class AtomicWriter:
                 seen.update(dict.fromkeys(r))
             self.open(list(seen))
         assert self.formatter is not None
-        self.write_formatted(self.formatter.format(rows))
+        payload, cut = self.formatter.format_counted(rows)
+        self.cut_cells += cut
+        self.write_formatted(payload)
 
     def write_formatted(self, payload: str | list[list[Any]]) -> None:
         """Append what ``RowFormatter.format`` made of some rows."""
@@ -373,9 +570,27 @@ class AtomicWriter:
     def abort(self) -> None:
         if self._fh is not None and self.path is not None:
             self._fh.close()
+        if self._ws is not None:
+            _discard_write_only(self._ws)
+            self._ws = self._wb = None
         if self._tmp and os.path.exists(self._tmp):
             os.unlink(self._tmp)
         self._tmp = None
+
+
+def _discard_write_only(ws: Any) -> None:
+    """Close an unsaved write-only worksheet and delete the scratch file openpyxl streams it to (left to
+    garbage collection, it prints an error and keeps the file until exit)."""
+    writer = getattr(ws, "_writer", None)
+    for step in (getattr(ws, "_rows", None), writer):
+        try:
+            if step is not None:
+                step.close()
+        except Exception:  # noqa: BLE001 - a half-written sheet may refuse to close cleanly; it is discarded
+            pass
+    scratch = getattr(writer, "out", None)
+    if isinstance(scratch, str) and os.path.exists(scratch):
+        os.unlink(scratch)
 
 
 def _xlsx_safe(value: Any) -> Any:
@@ -383,3 +598,34 @@ def _xlsx_safe(value: Any) -> Any:
     if isinstance(value, str):
         return "".join(ch for ch in value if ch >= " " or ch in "\t\n\r")
     return value
+
+
+def xlsx_row(cells: list[Any]) -> list[Any]:
+    """Cells for an openpyxl row: formulas neutralised, control characters dropped, each within Excel's
+    limit (a longer one is cut with a note saying so)."""
+    cells = [xlsx_cell(c) for c in cells]
+    return [cut_for_xlsx(c) if isinstance(c, str) and len(c) > XLSX_CELL_LIMIT else c for c in cells]
+
+
+def save_workbook_atomic(wb: Any, path: Path) -> None:
+    """Save an openpyxl workbook beside its target and rename it into place (no half-written file)."""
+    fd, tmp = temp_beside(path)
+    os.close(fd)
+    try:
+        wb.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file beside its target and rename it into place (no half-written file)."""
+    fd, tmp = temp_beside(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

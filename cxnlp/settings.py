@@ -14,6 +14,9 @@ class Settings(BaseSettings):
 
     model_dir: Path | None = None
     """Model folder used by classify and serve; None means the shipped default model."""
+    model_root: str | None = None
+    """Folder(s), separated by ``os.pathsep``, under which ``POST /v1/model/reload`` may load a model
+    (default: the shipped model's folder and ``./models``, where `cxnlp train` writes)."""
     ledger_url: str = "sqlite:///cxnlp_ledger.db"
     """SQLAlchemy URL of the root-cause ledger (SQLite file in the working directory by default)."""
     ledger_rules: Path | None = None

@@ -1,6 +1,6 @@
 """The label set: names, validation and parsing of labels as analysts write them.
 
-The default set follows ``shared/taxonomy.md``; a company may train its own category names, so the
+The default set is described in ``docs/taxonomy.md``; a company may train its own category names, so the
 category set of a model always comes from its training data and is stored in its card.
 """
 from __future__ import annotations

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerError, ModelError, NotFoundError
 from cxnlp.settings import Settings, get_settings
 from cxnlp.store import LoadedModel, load_model
-from service.routes import classify, feedback, health, ledger
+from service.routes import classify, feedback, health, ledger, surveys
 from service.routes import model as model_routes
 
 # Library errors → HTTP statuses (the library itself knows nothing of HTTP).
@@ -64,6 +64,6 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
         status = next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 500)
         return JSONResponse(status_code=status, content={"detail": str(exc)})
 
-    for module in (health, classify, model_routes, feedback, ledger):
+    for module in (health, classify, model_routes, feedback, ledger, surveys):
         app.include_router(module.router)
     return app

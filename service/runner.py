@@ -6,6 +6,7 @@ uvicorn's own ``--workers`` would spawn fresh interpreters that each load everyt
 from __future__ import annotations
 
 import gc
+import ipaddress
 import os
 import signal
 import socket
@@ -13,10 +14,12 @@ from pathlib import Path
 
 import uvicorn
 
+from cxnlp.errors import ConfigError
 from cxnlp.ledger.db import prepare as prepare_ledger
 from cxnlp.settings import get_settings
 from cxnlp.store import load_model
 from service.main import create_app
+from service.model_sync import ModelSync, follow
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -31,18 +34,25 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _reload_in_background(app) -> None:
-    """SIGHUP in a worker: load the current model folder again and swap it in, off the signal handler."""
-    import threading
+def check_listen_address(host: str, *, api_key: str | None, allow_unauthenticated: bool) -> None:
+    """Without an API key anyone who reaches the port can reload models and write to the ledger: listen
+    only on loopback then, unless the operator says explicitly that this is wanted."""
+    if api_key or allow_unauthenticated:
+        return
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(f"refusing to listen on {host} without an API key: anyone who can reach it could "
+                          "reload models and write to the ledger. Set CXNLP_API_KEY, listen on 127.0.0.1, "
+                          "or pass --allow-unauthenticated to accept unauthenticated requests from the network")
 
-    def run() -> None:
-        app.state.model = load_model(app.state.model.path)
 
-    threading.Thread(target=run, daemon=True).start()
-
-
-def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1) -> None:
+def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1,
+          allow_unauthenticated: bool = False) -> None:
     settings = get_settings()
+    check_listen_address(host, api_key=settings.api_key, allow_unauthenticated=allow_unauthenticated)
     model = load_model(model_dir or settings.model_dir)
     model.warm_up()
     prepare_ledger(settings.ledger_url)  # schema ready before workers fork (they would race otherwise)
@@ -59,12 +69,12 @@ def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1) -> 
         uvicorn.Server(config).run(sockets=[sock])
         return
     parent = os.getpid()
-    app.state.prefork_parent = parent
+    sync = ModelSync.create(model.path, workers)  # reloads reach every worker through it
     children = []
-    for _ in range(workers):
+    for worker in range(workers):
         pid = os.fork()
         if pid == 0:
-            signal.signal(signal.SIGHUP, lambda *_: _reload_in_background(app))
+            follow(app, sync, worker)
             uvicorn.Server(config).run(sockets=[sock])
             os._exit(0)
         children.append(pid)
@@ -76,7 +86,7 @@ def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1) -> 
             except ProcessLookupError:
                 pass
 
-    signal.signal(signal.SIGHUP, forward)
+    signal.signal(signal.SIGHUP, lambda *_: sync.publish())  # reload the current folder in every worker
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     for child in children:

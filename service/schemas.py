@@ -47,7 +47,7 @@ class ModelCard(BaseModel):
     categories: list[str]
     sentiments: list[str]
     thresholds: dict[str, float]
-    metrics: dict[str, Any]
+    metrics: dict[str, Any] = {}
     training_data: dict[str, Any] = {}
     library_versions: dict[str, str] = {}
 
@@ -55,6 +55,8 @@ class ModelCard(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "loading"]
     model_version: str | None = None
+    worker: int | None = Field(default=None, description="Which worker answered (0 … workers-1)")
+    pid: int | None = Field(default=None, description="Its process id")
 
 
 class FeedbackCreate(BaseModel):
@@ -133,4 +135,18 @@ class LedgerSummary(BaseModel):
 
 
 class ReloadRequest(BaseModel):
-    model_dir: str | None = Field(default=None, description="Model folder to load (default: the configured one)")
+    model_dir: str | None = Field(default=None, max_length=4096,
+                                  description="Model folder to load, under CXNLP_MODEL_ROOT (default: the current one)")
+
+
+class WorkerState(BaseModel):
+    worker: int
+    pid: int
+    generation: int = Field(description="How many reloads this worker has caught up with")
+    model_version: str | None
+    model_dir: str | None
+    error: str | None = Field(description="Why its last reload failed (it keeps serving its model), else null")
+
+
+class ReloadResult(ModelCard):
+    workers: list[WorkerState] = Field(description="Every worker, each serving the new model")

@@ -1,9 +1,17 @@
 """Shared fixtures: a small model trained once per test session from the project's labeled data."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI runs the property tests on fixed examples (a red build then means a change, not a draw), and no
+# test has a per-example deadline: the machines are shared and their speed drifts.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 from cxnlp.dataset import read_labeled_file
 from cxnlp.recipe import load_recipe

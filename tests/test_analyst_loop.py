@@ -55,7 +55,7 @@ def test_month_of_tickets_to_corrected_model(tmp_path, monkeypatch):
         result = runner.invoke(app, ["review", "--import", str(tmp_path / "review.xlsx"), "--reviewer", "王芳"])
         assert "applied 10 corrections" in result.stderr
 
-        mine = tmp_path / "mine"
+        mine = tmp_path / "models" / "mine"  # under the service's model root (set below)
         result = runner.invoke(app, ["train", "--data", str(small_training_file(tmp_path, n=500)), "--with-ledger",
                                      "--out", str(mine), "--set", "classifier.cv_folds=3"])
         assert result.exit_code == 0, result.output
@@ -64,6 +64,7 @@ def test_month_of_tickets_to_corrected_model(tmp_path, monkeypatch):
         get_settings.cache_clear()
 
     port = free_port()
+    monkeypatch.setenv("CXNLP_MODEL_ROOT", str(tmp_path / "models"))
     proc = start_server(port, tmp_path)  # the shipped model
     try:
         base = f"http://127.0.0.1:{port}"

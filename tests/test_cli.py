@@ -122,6 +122,7 @@ def test_train_evaluate_round_trip_with_bad_rows(tmp_path):
         w.writerow(["", "speed", "negative", "x", "y"])
         w.writerow(["态度不错", "attitude", "happy", "x", "y"])
         w.writerow(["还行", "attitude||speed", "neutral", "x", "y"])
+        w.writerow(["客服爱答不理", "atitude", "negative", "x", "y"])  # a typo of a common label
     out = tmp_path / "mine"
     result = run("train", "--data", data, "--out", out, "--set", "classifier.cv_folds=3",
                  "--report-json", tmp_path / "r.json")
@@ -129,6 +130,7 @@ def test_train_evaluate_round_trip_with_bad_rows(tmp_path):
     assert f"row {first_bad}: empty text" in result.stderr
     assert f"row {first_bad + 1}: unknown sentiment 'happy'" in result.stderr
     assert f"row {first_bad + 2}: malformed category label" in result.stderr
+    assert f"row {first_bad + 3}: category label 'atitude' looks like a typo of 'attitude' (row skipped)" in result.stderr
     assert "macro F1" in result.stdout
     card = json.loads((out / "model.json").read_text())
     assert card["training_data"]["rows"] == first_bad - 2 and set(card["thresholds"]) == set(card["categories"])
@@ -176,3 +178,147 @@ def test_data_report_prints_the_figures():
     for needle in ("per label", "per sentiment", "per industry", "per channel", "near-duplicate",
                    "distinct character 4-gram share", "4-character openings"):
         assert needle in result.stdout
+
+
+def test_data_report_counts_rows_per_writer(tmp_path):
+    data = tmp_path / "written.csv"
+    rows = ["text,categories,sentiment,industry,channel,writer"]
+    rows += [f"客服第{i}次没回复我,speed,negative,telecom,online_chat,w1" for i in range(3)]
+    rows += ["快递员很有礼貌,attitude,positive,express,survey,w2"]
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = run("data", "report", data, "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert "per writer" in result.stdout and "2 writers; the largest writes 75.0% of the rows" in result.stdout
+    import json
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert report["per_writer"] == {"w1": 3, "w2": 1} and report["max_writer_share"] == 0.75
+
+
+def test_summary_says_which_encoding_was_read(tmp_path):
+    result = run("classify", EXAMPLES / "tickets_gbk.csv", "-o", tmp_path / "o.jsonl")
+    assert result.exit_code == 0 and "encoding gb18030" in result.stderr
+
+
+def test_every_sheet_is_classified_and_the_summary_names_them(tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "一月"
+    wb.active.append(["评价"])
+    wb.active.append(["快递三天没到"])
+    second = wb.create_sheet("二月")
+    second.append(["评价"])
+    second.append(["客服态度很差"])
+    wb.save(tmp_path / "in.xlsx")
+    result = run("classify", tmp_path / "in.xlsx", "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["sheet"], r["评价"]) for r in rows] == [("一月", "快递三天没到"), ("二月", "客服态度很差")]
+    assert "sheets 一月, 二月" in result.stderr
+    result = run("classify", tmp_path / "in.xlsx", "--sheet", "二月", "-o", tmp_path / "one.jsonl")
+    assert result.exit_code == 0 and "sheets 二月" in result.stderr
+    assert len((tmp_path / "one.jsonl").read_text(encoding="utf-8").splitlines()) == 1
+
+
+def test_undecodable_row_is_reported_and_the_rest_classified(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_bytes("客服态度特别差\n".encode() + b"\xff\xfe\xfd\n" + "快递三天没到\n".encode())
+    result = run("classify", src)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows[1]["error"].startswith("row 2: not valid utf-8") and rows[2]["error"] is None
+    assert rows[1]["error"].endswith("the row was not read")  # not also "empty text"
+    assert "3 rows, 1 errors" in result.stderr and "encoding utf-8" in result.stderr
+
+
+def test_binary_input_is_named_and_messages_stay_short(tmp_path):
+    (tmp_path / "photo.csv").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 10)
+    result = run("classify", tmp_path / "photo.csv", "-o", tmp_path / "o.csv")
+    assert result.exit_code == 1 and "looks like a PNG image" in result.stderr
+    (tmp_path / "wide.csv").write_text(",".join(f"第{i}列" for i in range(2_000_000)) + "\n", encoding="utf-8")
+    result = run("classify", tmp_path / "wide.csv", "-o", tmp_path / "o.csv")
+    assert result.exit_code == 1 and "cannot tell which column" in result.stderr and len(result.stderr) < 1000
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_classify_output_neutralises_formulas_and_gets_the_users_mode(tmp_path):
+    import os
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": '=HYPERLINK("http://evil","客服态度差")'}, ensure_ascii=False) + "\n"
+                   + json.dumps({"text": "@SUM(1+1)*cmd|' /C calc'!A0"}) + "\n", encoding="utf-8")
+    old = os.umask(0o022)
+    try:
+        for suffix in (".csv", ".tsv", ".xlsx"):
+            out = tmp_path / f"out{suffix}"
+            assert run("classify", src, "-o", out).exit_code == 0
+            assert out.stat().st_mode & 0o777 == 0o644
+            if suffix == ".xlsx":
+                texts = [row[0].value for row in load_workbook(out).active.iter_rows(min_row=2)]
+            else:
+                with out.open(encoding="utf-8-sig", newline="") as fh:
+                    texts = [r[0] for r in csv.reader(fh, delimiter="\t" if suffix == ".tsv" else ",")][1:]
+            assert texts == ["'=HYPERLINK(\"http://evil\",\"客服态度差\")", "'@SUM(1+1)*cmd|' /C calc'!A0"]
+    finally:
+        os.umask(old)
+
+
+def test_help_shows_flags_as_flags_and_no_type_names():
+    for command in (["classify"], ["train"], ["evaluate"], ["serve"], ["review"], ["ledger", "export"],
+                    ["ledger", "summary"], ["data", "report"]):
+        result = run(*command, "--help")
+        assert result.exit_code == 0, result.output
+        for name in ("<bool>", "<int>", "<path>", "list[", "BOOLEAN", "INTEGER", "PATH", "TEXT"):
+            option_lines = [line for line in result.stdout.splitlines() if line.strip().startswith("-")]
+            assert not any(name in line for line in option_lines), (command, name, result.stdout)
+    help_text = run("classify", "--help").stdout
+    assert any(line.split()[:2] == ["--ledger", "Record"] for line in help_text.splitlines())
+    assert "--encoding NAME" in help_text and "--sheet NAME" in help_text
+
+
+def test_version():
+    import tomllib
+
+    result = run("--version")
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert result.exit_code == 0 and result.stdout.strip() == f"cxnlp {version}"
+
+
+def _big_input(tmp_path, rows: int = 200_000):
+    src = tmp_path / "big.csv"
+    texts = ["快递三天没到，客服也不回", "前台很热情，房间干净", "退款一周了还没到账，请尽快处理"]
+    with src.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "text"])
+        writer.writerows([i, texts[i % 3]] for i in range(rows))
+    return src
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how, code, name", [("term", 143, "SIGTERM"), ("int", 130, "Ctrl-C")])
+def test_interrupted_classify_leaves_no_file_and_says_one_line(tmp_path, how, code, name):
+    import os
+    import signal
+    import time
+
+    src = _big_input(tmp_path)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "cxnlp", "classify", str(src), "-o", str(out_dir / "o.xlsx"),
+                             "--workers", "2", "--chunk-size", "500"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        while not list(out_dir.iterdir()) and proc.poll() is None:  # wait for the temporary output file
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        if how == "term":
+            proc.send_signal(signal.SIGTERM)  # the parent only, as a service manager does
+        else:
+            os.killpg(proc.pid, signal.SIGINT)  # the whole process group, as Ctrl-C in a terminal does
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code
+    assert err.strip().splitlines() == [f"interrupted ({name}): no {out_dir / 'o.xlsx'} written"], err
+    assert list(out_dir.iterdir()) == []

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from cxnlp.errors import DataError
-from cxnlp.io import AtomicWriter, detect_encoding, open_table
+from cxnlp.decoding import detect_encoding
+from cxnlp.io import XLSX_CELL_LIMIT, AtomicWriter, open_table
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "data_samples" / "examples"
 
@@ -31,6 +32,141 @@ def test_csv_encodings_are_detected(tmp_path, encoding):
 def test_detect_encoding_tolerates_a_cut_multibyte_character():
     sample = "客服".encode("utf-8")[:-1]
     assert detect_encoding(sample) == "utf-8"
+
+
+LINES = ["客服态度特别差，还挂我电话", "快递三天没动静", "前台很热情，房间干净", "退款一周了还没到账"]
+
+
+def test_one_invalid_byte_in_utf8_makes_one_error_row_not_a_gbk_file(tmp_path):
+    path = tmp_path / "f.csv"
+    body = "id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(LINES * 50))
+    raw = body.encode("utf-8")
+    bad_at = raw.index("快递".encode()) + 1  # inside row 3's first character
+    path.write_bytes(raw[:bad_at] + b"\xff" + raw[bad_at + 2:])
+    with open_table(path) as table:
+        rows = list(table.rows)
+        assert table.encoding == "utf-8" and table.describe() == "encoding utf-8"
+    assert rows[1].number == 3 and rows[1].values == {} and "not valid utf-8" in rows[1].problem
+    assert [r.values["text"] for r in rows if not r.problem] == [t for i, t in enumerate(LINES * 50) if i != 1]
+
+
+def test_gbk_file_whose_first_64_kib_are_ascii_decodes_later_rows(tmp_path):
+    path = tmp_path / "f.csv"
+    ascii_rows = "".join(f"{i},order {i} ok\n" for i in range(8000))  # > 64 KiB
+    path.write_bytes(("id,text\n" + ascii_rows + "".join(f"x,{t}\n" for t in LINES)).encode("gbk"))
+    assert path.stat().st_size > 2 * 65536
+    with open_table(path) as table:
+        rows = list(table.rows)
+        assert table.encoding == "gb18030"
+    assert [r.values["text"] for r in rows[-4:]] == LINES and not any(r.problem for r in rows)
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".jsonl"])
+def test_undecodable_line_is_an_error_row_with_its_number(tmp_path, suffix):
+    path = tmp_path / f"f{suffix}"
+    lines = [json.dumps({"text": t}, ensure_ascii=False) if suffix == ".jsonl" else t for t in LINES]
+    raw = [line.encode("utf-8") for line in lines]
+    raw[2] = raw[2][:4] + b"\xc3\x28" + raw[2][4:]  # an invalid two-byte sequence
+    path.write_bytes(b"\n".join(raw) + b"\n")
+    with open_table(path) as table:
+        rows = list(table.rows)
+    assert [r.number for r in rows] == [1, 2, 3, 4]
+    assert rows[2].problem.startswith("not valid utf-8") and rows[2].values == {}
+    assert [r.values["text"] for r in rows if not r.problem] == [LINES[0], LINES[1], LINES[3]]
+
+
+def test_encoding_can_be_given(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_bytes("服務態度很差，一直沒人回覆\n".encode("big5"))
+    with open_table(path, encoding="big5") as table:
+        assert [r.values["text"] for r in table.rows] == ["服務態度很差，一直沒人回覆"]
+        assert table.describe() == "encoding big5"
+    with pytest.raises(DataError, match="unknown encoding"):
+        open_table(path, encoding="no-such-codec")
+
+
+def test_stdin_gbk_is_decided_on_its_first_text_and_kept():
+    data = ("hello\n" * 10 + "\n".join(LINES) + "\n").encode("gb18030")
+    table = open_table("-", stdin=io.BytesIO(data))
+    rows = list(table.rows)
+    assert table.encoding == "gb18030" and [r.values["text"] for r in rows[-4:]] == LINES
+
+
+def _workbook(path, sheets):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for row in rows:
+            ws.append(row)
+    wb.save(path)
+
+
+def test_every_sheet_of_a_workbook_is_read_and_rows_say_their_sheet(tmp_path):
+    path = tmp_path / "w.xlsx"
+    _workbook(path, {"一月": [["编号", "评价"], [1, "快递太慢"]], "二月": [["编号", "评价"], [2, "客服很好"], [3, "退款慢"]],
+                     "空": []})
+    with open_table(path) as table:
+        rows = list(table.rows)
+        assert table.columns[0] == "sheet" and table.text_column == "评价"
+        assert table.describe() == "sheets 一月, 二月; skipped sheet 空 (empty)"
+    assert [(r.sheet, r.number, r.values["评价"]) for r in rows] == [("一月", 2, "快递太慢"), ("二月", 2, "客服很好"),
+                                                                    ("二月", 3, "退款慢")]
+    assert rows[0].values["sheet"] == "一月" and rows[1].where == "sheet 二月 row 2"
+
+
+def test_one_named_sheet_and_an_unknown_one(tmp_path):
+    path = tmp_path / "w.xlsx"
+    _workbook(path, {"一月": [["评价"], ["快递太慢"]], "二月": [["评价"], ["客服很好"]]})
+    with open_table(path, sheet="二月") as table:
+        assert [r.values for r in table.rows] == [{"评价": "客服很好"}] and table.describe() == "sheets 二月"
+    with pytest.raises(DataError, match="sheets are: 一月, 二月"):
+        open_table(path, sheet="三月")
+
+
+def test_sheet_without_the_text_column_is_skipped_and_said(tmp_path):
+    path = tmp_path / "w.xlsx"
+    _workbook(path, {"数据": [["评价"], ["快递太慢"]], "说明": [["字段", "含义"], ["评价", "客户的话"]]})
+    with open_table(path) as table:
+        assert [r.values["评价"] for r in table.rows] == ["快递太慢"]
+        assert table.describe() == "sheets 数据; skipped sheet 说明 (no column '评价')"
+
+
+@pytest.mark.parametrize("name, content, needle", [
+    ("img.csv", b"\x89PNG\r\n\x1a\n" + bytes(200), "looks like a PNG image"),
+    ("data.txt", b"abc\x00\x01\x02" * 50, "looks like a binary file"),
+    ("doc.jsonl", b"%PDF-1.7\n...", "looks like a PDF document"),
+])
+def test_binary_files_are_named_as_such(tmp_path, name, content, needle):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=needle):
+        open_table(path)
+
+
+def test_a_workbook_named_csv_and_a_csv_named_xlsx(tmp_path):
+    _workbook(tmp_path / "real.xlsx", {"s": [["text"], ["快递太慢"]]})
+    (tmp_path / "real.xlsx").rename(tmp_path / "wrong.csv")
+    with pytest.raises(DataError, match=r"looks like an Excel workbook \(.xlsx\).*rename it to .xlsx"):
+        open_table(tmp_path / "wrong.csv")
+    (tmp_path / "wrong.xlsx").write_text("text\n快递太慢\n", encoding="utf-8")
+    with pytest.raises(DataError, match="not an Excel workbook.*rename it to .csv"):
+        open_table(tmp_path / "wrong.xlsx")
+
+
+def test_a_huge_headerless_line_gives_a_short_message(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text(",".join(f"客户反馈{i}" for i in range(1_000_000)) + "\n", encoding="utf-8")
+    assert path.stat().st_size > 10_000_000
+    with pytest.raises(DataError) as info:
+        open_table(path)
+    message = str(info.value)
+    assert len(message) < 600 and "more)" in message
+    with pytest.raises(DataError) as info:
+        open_table(path, "x" * 100_000)
+    assert len(str(info.value)) < 600
 
 
 def test_xlsx_skips_blank_rows_and_numbers_rows_as_excel_does():
@@ -93,3 +229,66 @@ def test_writer_formats(tmp_path, suffix):
     else:
         with open_table(target, "text") as table:
             assert next(table.rows).values["categories"] == "speed|process"
+
+
+def test_xlsx_cell_over_the_limit_is_cut_with_a_note_and_counted(tmp_path):
+    long = "慢" * (XLSX_CELL_LIMIT + 10)
+    writer = AtomicWriter(tmp_path / "out.xlsx")
+    writer.write([{"text": long, "error": None}, {"text": "短", "error": None}])
+    writer.commit()
+    assert writer.cut_cells == 1
+    with open_table(tmp_path / "out.xlsx", "text") as table:
+        rows = list(table.rows)
+    assert len(rows[0].values["text"]) == XLSX_CELL_LIMIT and "cut: 32,777 characters" in rows[0].values["text"]
+    assert "cell text cut to fit XLSX" in rows[0].values["error"] and rows[1].values.get("error") in (None, "")
+    for suffix in (".csv", ".jsonl"):
+        writer = AtomicWriter(tmp_path / f"out{suffix}")
+        writer.write([{"text": long}])
+        writer.commit()
+        assert writer.cut_cells == 0
+        with open_table(tmp_path / f"out{suffix}", "text") as table:
+            assert next(table.rows).values["text"] == long
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".xlsx"])
+def test_formula_cells_are_written_as_text(tmp_path, suffix):
+    from cxnlp.io import from_spreadsheet
+
+    texts = ["=HYPERLINK(\"http://x\",\"点我\")", "=cmd|' /C calc'!A0", "+1+2", "-2+3", "@SUM(A1)", "\t=1", "\r=1",
+             "普通的反馈", "a=b"]
+    writer = AtomicWriter(tmp_path / f"out{suffix}")
+    writer.write([{"text": t, "n": -1} for t in texts])
+    writer.commit()
+    if suffix == ".xlsx":
+        from openpyxl import load_workbook
+
+        cells = [row[0] for row in load_workbook(tmp_path / "out.xlsx").active.iter_rows(min_row=2)]
+        assert all(c.data_type == "s" for c in cells)
+        got = [c.value for c in cells]
+    else:
+        import csv
+
+        with (tmp_path / f"out{suffix}").open(encoding="utf-8-sig", newline="") as fh:
+            got = [r[0] for r in csv.reader(fh, delimiter="\t" if suffix == ".tsv" else ",")][1:]
+    assert all(g.startswith("'") for g in got[:7]) and got[7:] == texts[7:]
+    round_trip = [(from_spreadsheet(g), t) for g, t in zip(got, texts)]
+    assert all(back == t for back, t in round_trip if not (suffix == ".xlsx" and "\r" in t))  # XML reads CR as LF
+
+
+def test_output_files_get_the_users_mode(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        for suffix in (".csv", ".xlsx", ".jsonl"):
+            writer = AtomicWriter(tmp_path / f"out{suffix}")
+            writer.write([{"text": "a"}])
+            writer.commit()
+            assert (tmp_path / f"out{suffix}").stat().st_mode & 0o777 == 0o644
+        os.umask(0o027)
+        writer = AtomicWriter(tmp_path / "new.csv")
+        writer.write([{"text": "a"}])
+        writer.commit()
+        assert (tmp_path / "new.csv").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)

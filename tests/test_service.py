@@ -99,6 +99,7 @@ def test_feedback_record_retry_patch_and_summary(client):
 
 def test_reload_swaps_the_model(client, small_model):
     key = {"X-API-Key": "s3cret"}
+    client.app.state.settings = client.app.state.settings.model_copy(update={"model_root": str(small_model.path)})
     r = client.post("/v1/model/reload", headers=key, json={"model_dir": str(small_model.path)})
     assert r.status_code == 200 and r.json()["version"] == small_model.card["version"]
     assert client.post("/v1/model/reload", json={}).status_code == 401

@@ -2,7 +2,8 @@
 
 Each example is predicted by a model that never saw it (k-fold over the recipe's whole training data);
 the rows of FILE where the predicted categories or sentiment differ from the label are written as
-JSONL for a person to check: fix the label, or keep it on purpose.
+JSONL for a person to check against the label guide ``docs/taxonomy.md``: fix the label, or keep it on
+purpose.
 
     python training/cv_disagreements.py --config training/default.toml \\
         --file data_samples/feedback_labeled.csv --out review/disagreements.jsonl

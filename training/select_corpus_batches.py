@@ -3,7 +3,8 @@
 The corpus is mostly about products (rooms, books, laptops); service is mentioned in a minority of
 texts. To get enough service cases, about two thirds of the sample comes from texts that mention a
 service cue (the cue list only *selects* texts to read; labels come from reading them), and one third
-is drawn uniformly at random so the labeled set also shows the corpus as it is.
+is drawn uniformly at random so the labeled set also shows the corpus as it is. Labelers follow the
+label guide ``docs/taxonomy.md``.
 
 The batches hold the texts themselves and go to a scratch folder outside the repository: the project
 stores only ids and labels (``data_samples/corpus_labels.jsonl``).

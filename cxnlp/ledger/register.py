@@ -1,8 +1,6 @@
 """Spreadsheets analysts work with: the monthly register (台账) and the review sheet they correct."""
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cxnlp.errors import CxnlpError, DataError
-from cxnlp.io import open_table
+from cxnlp.io import from_spreadsheet, open_table, save_workbook_atomic, xlsx_row
 from cxnlp.ledger.models import FeedbackRecord
 from cxnlp.ledger.records import review_queue, update_record
 from cxnlp.ledger.summary import month_records, month_summary
@@ -23,16 +21,10 @@ REVIEW_COLUMNS = ("id", "source_id", "text", "predicted_categories", "predicted_
 _NO_CATEGORY_WORDS = {"none", "无", "[]", "-"}
 
 
-def _save_atomic(wb: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        wb.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _append(ws: Any, cells: list[Any]) -> None:
+    """A row as text a spreadsheet will not run (customer words and notes may start with = + - @), each
+    cell within Excel's limit (a longer one is cut with a note saying so)."""
+    ws.append(xlsx_row(cells))
 
 
 def register_row(r: FeedbackRecord) -> list[Any]:
@@ -49,24 +41,24 @@ def export_register(*, session: Session, months: list[str], path: Path, categori
     wb = Workbook()
     summary_ws = wb.active
     summary_ws.title = "汇总"
-    summary_ws.append(["月份", "总数", "负面", "问题维度", "负面数", "占负面比例", "上月", "环比", "高频词", "预警"])
+    _append(summary_ws, ["月份", "总数", "负面", "问题维度", "负面数", "占负面比例", "上月", "环比", "高频词", "预警"])
     written = 0
     for month in months:
         ws = wb.create_sheet(month)
-        ws.append(list(REGISTER_COLUMNS))
+        _append(ws, list(REGISTER_COLUMNS))
         for r in month_records(session, month):
-            ws.append(register_row(r))
+            _append(ws, register_row(r))
             written += 1
         s = month_summary(session=session, month=month, categories=categories)
         alerts = {a["category"]: a["message"] for a in s["alerts"]}
         for c, v in s["by_category"].items():
             ch = s["change"][c]["change"]
-            summary_ws.append([month, s["total"], s["negative"], CATEGORY_NAMES_ZH.get(c, c), v["count"],
+            _append(summary_ws, [month, s["total"], s["negative"], CATEGORY_NAMES_ZH.get(c, c), v["count"],
                                round(v["share"], 4), s["change"][c]["previous"],
                                "" if ch is None else round(ch, 4), "、".join(s["top_terms"][c]), alerts.get(c, "")])
         for col, width in zip("ABCDEFGHIJK", (18, 17, 10, 60, 16, 6, 8, 14, 17, 8, 30)):
             ws.column_dimensions[col].width = width
-    _save_atomic(wb, path)
+    save_workbook_atomic(wb, path)
     return written
 
 
@@ -77,13 +69,13 @@ def export_review(*, session: Session, path: Path, limit: int) -> int:
     wb = Workbook()
     ws = wb.active
     ws.title = "review"
-    ws.append(list(REVIEW_COLUMNS))
+    _append(ws, list(REVIEW_COLUMNS))
     records = review_queue(session=session, limit=limit)
     for r in records:
-        ws.append([r.id, r.source_id, r.text, "|".join(r.categories), r.sentiment, round(r.confidence, 3),
+        _append(ws, [r.id, r.source_id, r.text, "|".join(r.categories), r.sentiment, round(r.confidence, 3),
                    "", "", r.root_cause or "", ""])
     ws.column_dimensions["C"].width = 60
-    _save_atomic(wb, path)
+    save_workbook_atomic(wb, path)
     return len(records)
 
 
@@ -116,7 +108,7 @@ def import_review(*, session: Session, path: Path, categories: tuple[str, ...], 
                 raw_sent = str(v.get("corrected_sentiment") or "").strip()
                 if raw_sent:
                     changes["corrected_sentiment"] = parse_sentiment(raw_sent)
-                root = str(v.get("root_cause") or "").strip()
+                root = str(from_spreadsheet(v.get("root_cause")) or "").strip()
                 if root:
                     changes["root_cause"] = root
                 if not changes:

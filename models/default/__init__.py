@@ -1,1 +1,1 @@
-"""The shipped default model folder (model.joblib + model.json), installed as ``cxnlp.default_model``."""
+"""The shipped default model folder (model.npz + predictor.json + model.json), installed as ``cxnlp.default_model``."""

@@ -1,0 +1,52 @@
+"""The survey report over HTTP: an uploaded export in, the same report as `cxnlp survey report --format json`."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from cxnlp.errors import DataError
+from cxnlp.surveys import CleaningRules, SurveyOptions, build_survey_report
+from service.deps import ModelDep, WriteAccess
+from service.survey_schemas import SurveyReport
+
+router = APIRouter(prefix="/v1", tags=["surveys"])
+SURVEY_SUFFIXES = (".csv", ".tsv", ".xlsx")
+
+
+@router.post("/surveys/report", response_model=SurveyReport, dependencies=[WriteAccess],
+             summary="Clean, score and classify a questionnaire export (问卷星 / 腾讯问卷 style CSV or XLSX)")
+def survey_report(
+    model: ModelDep,
+    file: Annotated[UploadFile, File(description="The export as the survey platform wrote it")],
+    negative_max: Annotated[int, Form(ge=1, le=5)] = 3,
+    min_seconds: Annotated[float, Form(ge=0)] = 30.0,
+    duplicate_minutes: Annotated[float, Form(ge=0)] = 10.0,
+    by: Annotated[list[str] | None, Form(description="Grouping columns")] = None,
+    previous: Annotated[UploadFile | None, File(description="The previous survey's export, for the change")] = None,
+):
+    # A plain function: FastAPI runs it in a worker thread, so a large export never blocks the event loop.
+    options = SurveyOptions(group_by=list(by or []), negative_max=negative_max,
+                            rules=CleaningRules(min_seconds=min_seconds, duplicate_minutes=duplicate_minutes))
+    with tempfile.TemporaryDirectory(prefix="cxnlp-survey-") as tmp:
+        current = _spooled(file, Path(tmp), "current")
+        before = _spooled(previous, Path(tmp), "previous") if previous is not None else None
+        report = build_survey_report(current, model, options, previous=before)
+    report["source"] = Path(file.filename or "upload").name
+    if before is not None:
+        report["comparison"]["previous_source"] = Path(previous.filename or "previous").name
+    return report
+
+
+def _spooled(upload: UploadFile, folder: Path, stem: str) -> Path:
+    """The upload as a file with its own extension (the readers choose the format by it)."""
+    suffix = Path(upload.filename or "").suffix.lower()
+    if suffix not in SURVEY_SUFFIXES:
+        raise DataError(f"{upload.filename or 'the upload'}: the export must be one of {', '.join(SURVEY_SUFFIXES)}")
+    path = folder / f"{stem}{suffix}"
+    with path.open("wb") as out:
+        while chunk := upload.file.read(1 << 20):
+            out.write(chunk)
+    return path

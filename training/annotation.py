@@ -1,0 +1,178 @@
+"""The double-annotation workflow of the written service feedback: batches, agreement, adjudication, assembly.
+
+Written texts live in `data_samples/written/<writer>.jsonl` ({id, writer, industry, channel, text}). The first
+written set (v1) was made before writers were recorded; its rows are attributed by the industries each of its
+three writers covered (the data card says which), and its fourth pass of long stories is writer `v1-long`.
+Every text is labeled by two annotators who did not write it; each annotator's labels are a file
+`data_samples/annotations/<annotator>.jsonl` ({id, categories, sentiment, annotator}). Texts on which the two
+disagree go to a third reading (`adjudication/*.jsonl`, same fields plus `note`), which decides.
+
+    python training/annotation.py batches --out work/batches --size 700        # texts still lacking 2 labels
+    python training/annotation.py agreement                                   # the data card's figures
+    python training/annotation.py disagreements --out work/adjudicate         # what the third reading gets
+    python training/annotation.py assemble                                    # → data_samples/feedback_labeled.csv
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from agreement import agreement  # noqa: E402  (the same figures as for the corpus labels)
+
+from cxnlp.taxonomy import DEFAULT_CATEGORIES, SENTIMENTS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+WRITTEN = ROOT / "data_samples" / "written"
+ANNOTATIONS = ROOT / "data_samples" / "annotations"
+ADJUDICATION = ANNOTATIONS / "adjudication"
+LABELED = ROOT / "data_samples" / "feedback_labeled.csv"
+FIELDS = ["id", "text", "categories", "sentiment", "industry", "channel", "writer"]
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def written_texts() -> dict[str, dict]:
+    """Every written text by id, from the writers' files."""
+    texts: dict[str, dict] = {}
+    for path in sorted(WRITTEN.glob("*.jsonl")):
+        for row in read_jsonl(path):
+            if row["id"] in texts:
+                raise SystemExit(f"{path.name}: id {row['id']} is used twice")
+            texts[row["id"]] = {k: row.get(k, "") for k in ("id", "text", "industry", "channel", "writer")}
+    return texts
+
+
+def annotations() -> dict[str, dict[str, dict]]:
+    """id → annotator → labels, from every annotator's file (not the adjudication)."""
+    out: dict[str, dict[str, dict]] = defaultdict(dict)
+    for path in sorted(ANNOTATIONS.glob("*.jsonl")):
+        for row in read_jsonl(path):
+            bad = set(row["categories"]) - set(DEFAULT_CATEGORIES)
+            if bad or row["sentiment"] not in SENTIMENTS:
+                raise SystemExit(f"{path.name}: id {row['id']}: unknown label {sorted(bad) or row['sentiment']}")
+            out[row["id"]][row["annotator"]] = {"categories": sorted(row["categories"]),
+                                                "sentiment": row["sentiment"]}
+    return out
+
+
+def adjudicated() -> dict[str, dict]:
+    out = {}
+    for path in sorted(ADJUDICATION.glob("*.jsonl")) if ADJUDICATION.exists() else []:
+        for row in read_jsonl(path):
+            out[row["id"]] = {"categories": sorted(row["categories"]), "sentiment": row["sentiment"]}
+    return out
+
+
+def _agree(a: dict, b: dict) -> bool:
+    return a["categories"] == b["categories"] and a["sentiment"] == b["sentiment"]
+
+
+def cmd_batches(args: argparse.Namespace) -> None:
+    """Shuffled batches of texts that still need labels; each batch is to be read by two annotators."""
+    have = annotations()
+    todo = [t for t in written_texts().values() if len(have.get(t["id"], {})) < 2]
+    random.Random(args.seed).shuffle(todo)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for k in range(0, len(todo), args.size):
+        part = todo[k:k + args.size]
+        name = args.out / f"{args.prefix}{k // args.size + 1:03d}.jsonl"
+        name.write_text("".join(json.dumps({f: t[f] for f in ("id", "industry", "channel", "text")},
+                                           ensure_ascii=False) + "\n" for t in part), encoding="utf-8")
+    print(f"{len(todo)} texts need labels: {-(-len(todo) // args.size)} batches of up to {args.size} in {args.out}")
+
+
+def cmd_agreement(args: argparse.Namespace) -> None:
+    """Agreement of the first two annotators of every doubly-labeled text (the figure the data card reports)."""
+    first, second = {}, {}
+    pairs: Counter = Counter()
+    for tid, by in annotations().items():
+        if len(by) >= 2:
+            (a, la), (b, lb) = sorted(by.items())[:2]
+            first[tid], second[tid] = la, lb
+            pairs[(a, b)] += 1
+    if not first:
+        raise SystemExit("no text has two annotations yet")
+    r = agreement(first, second)
+    print(f"texts labeled twice: {r['n']} by {len(pairs)} annotator pairs")
+    for label, v in r["categories"].items():
+        print(f"  {label:<10} F1 {v['f1']:.3f}  ({v['first']} / {v['second']}, both {v['both']})")
+    print(f"macro F1 {r['macro_f1']:.3f}; identical category sets {r['exact_category_set']:.1%}; "
+          f"sentiment {r['sentiment_accuracy']:.1%} (kappa {r['sentiment_kappa']:.3f})")
+    if args.json:
+        args.json.write_text(json.dumps(r, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def cmd_disagreements(args: argparse.Namespace) -> None:
+    """Texts whose two annotations differ and that no adjudication has decided yet, with both readings."""
+    texts, done = written_texts(), adjudicated()
+    rows = []
+    for tid, by in sorted(annotations().items()):
+        if len(by) >= 2 and tid not in done:
+            (a, la), (b, lb) = sorted(by.items())[:2]
+            if not _agree(la, lb):
+                rows.append({**{f: texts[tid][f] for f in ("id", "industry", "channel", "text")},
+                             "reading_1": la, "reading_2": lb})
+    args.out.mkdir(parents=True, exist_ok=True)
+    for k in range(0, len(rows), args.size):
+        (args.out / f"adjudicate-{k // args.size + 1:03d}.jsonl").write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[k:k + args.size]), encoding="utf-8")
+    print(f"{len(rows)} texts to adjudicate in {args.out}")
+
+
+def cmd_assemble(args: argparse.Namespace) -> None:
+    """The training file: every text with two agreeing labels or an adjudication; the rest are listed, not guessed."""
+    texts, by_id, done = written_texts(), annotations(), adjudicated()
+    out, pending = [], Counter()
+    for tid, t in texts.items():
+        by = by_id.get(tid, {})
+        labels = done.get(tid)
+        if labels is None and len(by) >= 2:
+            (_, la), (_, lb) = sorted(by.items())[:2]
+            labels = la if _agree(la, lb) else None
+        if labels is None:
+            pending["needs a second label" if len(by) < 2 else "needs adjudication"] += 1
+            continue
+        out.append({**t, "categories": "|".join(labels["categories"]), "sentiment": labels["sentiment"]})
+    if not out:
+        raise SystemExit("nothing is fully labeled yet")
+    if pending and not args.partial:
+        raise SystemExit(f"not every text is labeled yet ({dict(pending)}); --partial writes the labeled ones only")
+    tmp = args.out.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows({f: row[f] for f in FIELDS} for row in out)
+    tmp.replace(args.out)
+    print(f"{len(out)} rows written to {args.out}; left out: {dict(pending) or 'none'}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("batches", help=cmd_batches.__doc__)
+    b.add_argument("--out", type=Path, required=True)
+    b.add_argument("--size", type=int, default=700)
+    b.add_argument("--prefix", default="batch-")
+    b.add_argument("--seed", type=int, default=0)
+    a = sub.add_parser("agreement", help=cmd_agreement.__doc__)
+    a.add_argument("--json", type=Path)
+    d = sub.add_parser("disagreements", help=cmd_disagreements.__doc__)
+    d.add_argument("--out", type=Path, required=True)
+    d.add_argument("--size", type=int, default=400)
+    s = sub.add_parser("assemble", help=cmd_assemble.__doc__)
+    s.add_argument("--out", type=Path, default=LABELED)
+    s.add_argument("--partial", action="store_true", help="write the fully labeled texts even if others are pending")
+    args = ap.parse_args()
+    {"batches": cmd_batches, "agreement": cmd_agreement, "disagreements": cmd_disagreements,
+     "assemble": cmd_assemble}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
