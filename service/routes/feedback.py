@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request, Response
@@ -17,13 +18,14 @@ router = APIRouter(prefix="/v1/feedback", tags=["ledger"])
 RecordId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Ledger record id")]
 
 
-def _source_id(body: FeedbackCreate, idempotency_key: str | None) -> str:
+def _source_id(body: FeedbackCreate, idempotency_key: str | None, received_at: datetime) -> str:
     if body.source_id:
         return body.source_id
     if idempotency_key:
         return f"idem:{idempotency_key}"
-    # No id given: the same text at the same moment is the same feedback; anything else is new.
-    basis = f"{body.text}|{body.channel}|{body.received_at}"
+    # No id given: the same text at the same moment is the same feedback; anything else is new (the
+    # moment is now when the client does not say, so two posts of one text are two feedbacks).
+    basis = f"{body.text}|{body.channel}|{received_at.isoformat()}"
     return "auto:" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:24]
 
 
@@ -36,8 +38,9 @@ def create_feedback(body: FeedbackCreate, model: ModelDep, session: SessionDep, 
                     idempotency_key: Annotated[str | None, Header(max_length=190)] = None):
     """A ``source_id`` (or an ``Idempotency-Key`` header) makes retries safe: a repeat returns the first
     record with status 200 instead of 201."""
-    item = FeedbackIn(text=body.text, source_id=_source_id(body, idempotency_key), channel=body.channel,
-                      received_at=body.received_at)
+    received_at = body.received_at or datetime.now(timezone.utc)
+    item = FeedbackIn(text=body.text, source_id=_source_id(body, idempotency_key, received_at),
+                      channel=body.channel, received_at=received_at)
     record, created = classify_and_record(session=session, model=model, item=item, rules=rules,
                                           max_chars=settings.max_text_chars)
     if not created:
