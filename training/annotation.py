@@ -154,6 +154,9 @@ def cmd_assemble(args: argparse.Namespace) -> None:
         raise SystemExit("nothing is fully labeled yet")
     if pending and not args.partial:
         raise SystemExit(f"not every text is labeled yet ({dict(pending)}); --partial writes the labeled ones only")
+    out, capped = cap_writers(out, args.max_writer_share)
+    for writer, n in sorted(capped.items()):
+        pending[f"{writer}: over {args.max_writer_share:.0%} of the rows, most redundant left out"] = n
     tmp = args.out.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS)
@@ -161,6 +164,36 @@ def cmd_assemble(args: argparse.Namespace) -> None:
         writer.writerows({f: row[f] for f in FIELDS} for row in out)
     tmp.replace(args.out)
     print(f"{len(out)} rows written to {args.out}; left out: {dict(pending) or 'none'}")
+
+
+def cap_writers(rows: list[dict], max_share: float) -> tuple[list[dict], Counter]:
+    """At most ``max_share`` of the rows from any one writer, so that no single style dominates what the model
+    learns. A writer over the cap loses, one at a time, the text most like another of their own texts
+    (character 5-gram Jaccard with the closest one), so the cap costs variety least; ties go by id."""
+    from cxnlp.datareport import near_duplicate_pairs
+
+    counts = Counter(r["writer"] for r in rows)
+    queues: dict[str, list[str]] = {}
+    dropped: Counter = Counter()
+    drop: set[str] = set()
+    total = len(rows)
+    while True:
+        limit = int(max_share * total)
+        over = [w for w, n in counts.items() if n > limit]
+        if not over:
+            return [r for r in rows if r["id"] not in drop], dropped
+        writer = max(over, key=lambda w: (counts[w], w))
+        if writer not in queues:
+            mine = [r for r in rows if r["writer"] == writer]
+            closeness = [0.0] * len(mine)
+            for i, j, jaccard in near_duplicate_pairs([r["text"] for r in mine], threshold=0.3):
+                closeness[i] = max(closeness[i], jaccard)
+                closeness[j] = max(closeness[j], jaccard)
+            queues[writer] = [mine[k]["id"] for k in sorted(range(len(mine)), key=lambda k: (-closeness[k], mine[k]["id"]))]
+        drop.add(queues[writer].pop(0))
+        counts[writer] -= 1
+        dropped[writer] += 1
+        total -= 1
 
 
 def cmd_corpus(args: argparse.Namespace) -> None:
@@ -213,6 +246,7 @@ def main() -> None:
     s = sub.add_parser("assemble", help=cmd_assemble.__doc__)
     s.add_argument("--out", type=Path, default=LABELED)
     s.add_argument("--partial", action="store_true", help="write the fully labeled texts even if others are pending")
+    s.add_argument("--max-writer-share", type=float, default=0.10, help="the most rows one writer may give")
     sub.add_parser("corpus", help=cmd_corpus.__doc__)
     args = ap.parse_args()
     {"corpus": cmd_corpus, "batches": cmd_batches, "agreement": cmd_agreement, "disagreements": cmd_disagreements,
