@@ -41,7 +41,7 @@ def scores(negative: float, positive: float | None = None) -> dict[str, float]:
     ("再不处理我就打12345投诉你们", scores(0.8), "紧急"),                    # threat to escalate
     ("这已经是第三次投诉了，宽带还是没修好", scores(0.9), "紧急"),            # repeated complaint
     ("家里老人独居，断网了联系不上家人", scores(0.7), "紧急"),                # vulnerable customer
-    ("订单号A123456789怎么还没装好", scores(0.6), "一般"),                    # no hotline inside a number
+    ("订单号A123456789，装机师傅一直不来", scores(0.6), "一般"),              # no hotline inside a number
     ("没有受伤，就是装机师傅态度不好", scores(0.7), "一般"),                  # a negated cue takes nothing
     ("12345热线推荐的师傅，服务很好", scores(0.05, 0.9), "咨询"),            # praise naming the hotline
     ("请问宽带怎么续费？", scores(0.1), "咨询"),                              # a question
@@ -49,6 +49,9 @@ def scores(negative: float, positive: float | None = None) -> dict[str, float]:
     ("家里宽带断网了，麻烦派人看看", scores(0.3), "一般"),                    # a failure in neutral words
     ("断网问题修好了，谢谢师傅", scores(0.1, 0.8), "咨询"),                   # praise of a fix
     ("客服态度太差了", scores(0.9), "一般"),                                  # an ordinary complaint
+    ("宽带怎么续费", scores(0.7), "咨询"),                                    # a question read as negative
+    ("宽带怎么还没修好", scores(0.7), "一般"),                                # a failure asked as a question
+    ("你们这是怎么回事?", scores(0.8), "一般"),
 ])
 def test_urgency_rules(text, sentiment, expected):
     assert RULES.urgencies([text], [sentiment]) == [expected]
@@ -63,6 +66,7 @@ def test_urgency_rules(text, sentiment, expected):
     ("positive", "咨询", [], "praise"),
     ("neutral", "咨询", [], "inquiry"),
     ("neutral", "一般", [], "inquiry"),
+    ("negative", "咨询", ["process"], "inquiry"),  # a plain question the model reads as negative
 ])
 def test_kind_rule(sentiment, urgency, categories, kind):
     assert LedgerRules.kind_of(sentiment, urgency, categories) == kind

@@ -67,6 +67,7 @@ class BatchRecorder:
         from sqlalchemy.orm import Session
 
         self.session = Session(get_engine(url), expire_on_commit=False)
+        self.url = url
         self.rules = rules
         self.source_name = source_name
         self.default_channel = default_channel
@@ -123,7 +124,9 @@ class BatchRecorder:
         self.session.close()
 
     def summary_line(self) -> str:
-        return (f"ledger: {self.created} recorded, {self.existing} already there, "
+        from cxnlp.ledger.db import describe
+
+        return (f"ledger {describe(self.url)}: {self.created} recorded, {self.existing} already there, "
                 f"{self.skipped} not recorded (errors)")
 
 

@@ -12,13 +12,12 @@ from cxnlp.io import from_spreadsheet, open_table, save_workbook_atomic, xlsx_ro
 from cxnlp.ledger.followups import list_followups, record_followup
 from cxnlp.ledger.models import FeedbackRecord
 from cxnlp.ledger.records import review_queue, update_record
-from cxnlp.ledger.summary import month_records, month_summary, summary_tables
+from cxnlp.ledger.summary import STATUS_ZH, month_records, month_summary, summary_tables
 from cxnlp.ledger.timezone import show
 from cxnlp.taxonomy import CATEGORY_NAMES_ZH, SENTIMENT_NAMES_ZH, parse_categories, parse_sentiment
 
 REGISTER_COLUMNS = ("编号", "日期", "渠道", "客户ID", "内容", "类型", "问题维度", "高频问题", "情感", "紧急程度", "应响应时间",
                     "首次响应", "严重程度", "责任部门", "解决时限", "解决时间", "状态", "根因说明")
-STATUS_ZH = {"open": "待处理", "responded": "已响应", "in_progress": "处理中", "resolved": "已解决", "closed": "已关闭"}
 KIND_ZH = {"complaint": "投诉", "praise": "表扬", "inquiry": "咨询"}
 FOLLOWUP_COLUMNS = ("followup_id", "record_id", "source_id", "round", "due", "customer", "text", "problems",
                     "resolved_at", "score", "note", "actor")

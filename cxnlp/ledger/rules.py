@@ -47,26 +47,34 @@ class SeverityRule:
 @dataclass(frozen=True)
 class UrgencyRule:
     """An urgency level reached by a cue word (as a word, in a text at least ``words_min_negative``
-    negative), or — with ``max_negative`` set — by a text that reports no failure: less negative than
-    that and none of ``failure_words`` (a text read as positive may name a failure it thanks for)."""
+    negative), or — with ``max_negative`` set — by a text that reports no failure (none of
+    ``failure_words``; a text read as positive may name a failure it thanks for): less negative than
+    ``max_negative``, or a question (one of ``question_words``) less negative than ``question_max_negative``."""
 
     level: str
     words: tuple[str, ...] = ()
     words_min_negative: float = 0.0
     max_negative: float | None = None
     failure_words: tuple[str, ...] = ()
+    question_words: tuple[str, ...] = ()
+    question_max_negative: float = 0.0
     matcher: CueMatcher = field(init=False, compare=False, repr=False)
     failures: CueMatcher = field(init=False, compare=False, repr=False)
+    questions: CueMatcher = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "matcher", CueMatcher(self.words))
         object.__setattr__(self, "failures", CueMatcher(self.failure_words))
+        object.__setattr__(self, "questions", CueMatcher(self.question_words))
 
     def matches(self, text: str, scores: dict[str, float], tokens: list[Token] | None = None) -> bool:
         negative = float(scores.get("negative", 0.0))
         if self.words and negative >= self.words_min_negative and self.matcher.matches(text, tokens):
             return True
-        if self.max_negative is None or negative >= self.max_negative:
+        if self.max_negative is None:
+            return False
+        calm = negative < self.max_negative
+        if not calm and not (negative < self.question_max_negative and self.questions.matches(text, tokens)):
             return False
         positive = bool(scores) and max(scores, key=lambda k: scores[k]) == "positive"
         return positive or not self.failures.matches(text, tokens)
@@ -96,7 +104,9 @@ class LedgerRules:
             urgency = tuple(UrgencyRule(level=r["level"], words=tuple(r.get("words", [])),
                                         words_min_negative=float(r.get("words_min_negative", 0.0)),
                                         max_negative=None if r.get("max_negative") is None else float(r["max_negative"]),
-                                        failure_words=tuple(r.get("failure_words", [])))
+                                        failure_words=tuple(r.get("failure_words", [])),
+                                        question_words=tuple(r.get("question_words", [])),
+                                        question_max_negative=float(r.get("question_max_negative", 0.0)))
                             for r in urgency_tree.get("rule", []))
             default_urgency = str(urgency_tree.get("default", "一般"))
             respond = {k: float(v) for k, v in tree.get("respond_hours", {"紧急": 1, "一般": 4, "咨询": 24}).items()}
@@ -134,7 +144,7 @@ class LedgerRules:
     def urgencies(self, texts: Sequence[str], sentiment_scores: Sequence[dict[str, float]]) -> list[str]:
         """``urgency_of`` for many texts (the one function the CLI, the HTTP service and the ledger use):
         the texts holding a cue word are segmented in one call."""
-        matchers = [m for r in self.urgency for m in (r.matcher, r.failures)]
+        matchers = [m for r in self.urgency for m in (r.matcher, r.failures, r.questions)]
         tokens = _tokens_where_needed(texts, matchers)
         return [self.urgency_of(t, s, tokens.get(i)) for i, (t, s) in enumerate(zip(texts, sentiment_scores))]
 
@@ -142,8 +152,8 @@ class LedgerRules:
     def kind_of(sentiment: str | None, urgency: str, categories: Sequence[str]) -> str:
         """complaint / praise / inquiry (documented in the rules file): only complaints get a resolution
         deadline, an overdue alarm and a follow-up."""
-        if sentiment == "negative" or urgency == URGENCIES[0] or (
-                urgency == "一般" and categories and sentiment != "positive"):
+        if urgency == URGENCIES[0] or (sentiment == "negative" and urgency != URGENCIES[2]) or (
+                urgency == URGENCIES[1] and categories and sentiment != "positive"):
             return KINDS[0]
         return KINDS[1] if sentiment == "positive" else KINDS[2]
 

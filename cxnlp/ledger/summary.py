@@ -31,6 +31,8 @@ SHARES_NOTE = ("a category's share is the share of negative feedback texts that 
                "several categories, so shares may add to more than 100%")
 SHARES_NOTE_ZH = "占比 = 含该维度的负面反馈条数 ÷ 负面反馈总条数；一条反馈可含多个维度，各维度占比之和可能超过 100%"
 TOP_PROBLEMS = 10
+STATUS_ZH = {"open": "待处理", "responded": "已响应", "in_progress": "处理中", "resolved": "已解决", "closed": "已关闭"}
+TERMINAL_ROWS = 20  # rows of a long list (the overdue complaints) shown in the terminal summary
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -324,12 +326,12 @@ def summary_tables(s: dict[str, Any]) -> list[Table]:
         Table("问题维度（负面反馈）", ["维度", "负面条数", "占负面比例", "上月", "环比"],
               [[CATEGORY_NAMES_ZH.get(c, c), v["count"], v["share"], s["change"][c]["previous"], s["change"][c]["change"]]
                for c, v in s["by_category"].items()], {2, 4}, SHARES_NOTE_ZH),
-        Table("服务时效与回访", ["指标", "数值"],
-              [["响应及时率", svc["response_within_tier"]], ["响应率", svc["response_rate"]],
-               ["解决及时率", svc["resolution_within_tier"]], ["回访覆盖率", fu["coverage"]],
-               ["满意度均分（1–5）", fu["satisfaction"]], ["二次回访满意率", fu["second_resolved"]],
-               ["已回访 / 应回访", f"{fu['made']} / {fu['due']}"], ["二次回访已做 / 安排", f"{fu['second_made']} / {fu['second_scheduled']}"]],
-              set(), "及时率 = 时限内完成 ÷ 已到期或已完成；满意度为首次回访评分均值；二次回访满意率 = 评分 ≥ 4 的二次回访占比"),
+        Table("服务时效与回访", ["响应及时率", "响应率", "解决及时率", "回访覆盖率", "满意度均分（1–5）", "二次回访满意率",
+                          "已回访", "应回访", "二次回访已做", "二次回访安排"],
+              [[svc["response_within_tier"], svc["response_rate"], svc["resolution_within_tier"], fu["coverage"],
+                fu["satisfaction"], fu["second_resolved"], fu["made"], fu["due"], fu["second_made"],
+                fu["second_scheduled"]]], {0, 1, 2, 3, 5},
+              "及时率 = 时限内完成 ÷ 已到期或已完成；满意度为首次回访评分均值；二次回访满意率 = 评分 ≥ 4 的二次回访占比"),
         Table("按紧急程度（响应时限）", ["紧急程度", "条数", "已响应", "时限内", "超时未响应", "及时率"],
               [[u, v["records"], v["answered"], v["within_tier"], v["unanswered_overdue"], v["rate"]]
                for u, v in svc["response_by_urgency"].items()], {5}),
@@ -356,7 +358,7 @@ def overdue_table(overdue: list[dict[str, Any]]) -> Table:
     """The overdue complaints (``overdue_complaints``) as a table, deadlines in the configured zone."""
     return Table("超期未解决的投诉", ["编号", "工单号", "严重程度", "紧急程度", "责任部门", "解决时限", "状态", "问题"],
                  [[o["id"], o["source_id"], o["severity"], o["urgency"], o["department"] or "", _local(o["resolve_by"]),
-                   o["status"], "、".join(o["problems"])] for o in overdue])
+                   STATUS_ZH.get(o["status"], o["status"]), "、".join(o["problems"])] for o in overdue])
 
 
 def _local(iso: str) -> str:
@@ -387,11 +389,24 @@ def _pad(text_: str, width: int, right: bool) -> str:
     return gap + text_ if right else text_ + gap
 
 
-def render_table(table: Table, max_cell: int = 60) -> str:
-    """A table aligned for a terminal: widths counted in columns (a Chinese character takes two)."""
-    from cxnlp.io import shorten
+def _clip(text_: str, width: int) -> str:
+    """At most ``width`` display columns, with … when cut."""
+    text_ = " ".join(text_.split())
+    if _width(text_) <= width:
+        return text_
+    out, used = [], 1
+    for ch in text_:
+        used += max(_width(ch), 0)
+        if used > width:
+            break
+        out.append(ch)
+    return "".join(out) + "…"
 
-    cells = [[shorten(cell_text(v, i in table.percent), max_cell) for i, v in enumerate(row)] for row in table.rows]
+
+def render_table(table: Table, max_cell: int = 60, max_rows: int | None = None) -> str:
+    """A table aligned for a terminal: widths counted in columns (a Chinese character takes two)."""
+    shown = table.rows if max_rows is None else table.rows[:max_rows]
+    cells = [[_clip(cell_text(v, i in table.percent), max_cell) for i, v in enumerate(row)] for row in shown]
     widths = [max([_width(h)] + [_width(r[i]) for r in cells]) for i, h in enumerate(table.headers)]
     numeric = [all(isinstance(row[i], (int, float)) or row[i] is None for row in table.rows) and table.rows
                for i in range(len(table.headers))]
@@ -399,10 +414,14 @@ def render_table(table: Table, max_cell: int = 60) -> str:
     lines.append("  ".join(_pad(h, w, bool(n)) for h, w, n in zip(table.headers, widths, numeric)).rstrip())
     for row in cells or [["(无)"] + [""] * (len(table.headers) - 1)]:
         lines.append("  ".join(_pad(c, w, bool(n)) for c, w, n in zip(row, widths, numeric)).rstrip())
+    if len(shown) < len(table.rows):
+        lines.append(f"… 另有 {len(table.rows) - len(shown)} 条（cxnlp ledger overdue 列出全部）")
     if table.note:
         lines.append(f"注：{table.note}")
     return "\n".join(lines)
 
 
 def format_summary(s: dict[str, Any]) -> str:
-    return "\n\n".join(render_table(t) for t in summary_tables(s))
+    """The summary as aligned tables for a terminal (the 汇总 sheet holds the same tables)."""
+    return "\n\n".join(render_table(t, max_rows=TERMINAL_ROWS if t.title.startswith("超期") else None)
+                       for t in summary_tables(s))
