@@ -441,3 +441,15 @@ def test_the_default_ledger_is_in_the_per_user_data_folder(tmp_path, monkeypatch
     assert (tmp_path / "data" / "cxnlp" / "ledger.db").exists()
     monkeypatch.setenv("CXNLP_LEDGER_URL", "sqlite:///elsewhere.db")
     assert Settings().ledger_url == "sqlite:///elsewhere.db"
+
+
+def test_list_records_filters_for_a_record_list(ledger_url):
+    from cxnlp.ledger.records import list_records
+
+    with Session(get_engine(ledger_url)) as session:
+        _service_month(session)
+        start, end = month_bounds("2026-11")
+        assert len(list_records(session=session, start=start, end=end)) == 6
+        assert [r.source_id for r in list_records(session=session, start=start, end=end, kind="praise")] == ["M-5"]
+        assert [r.source_id for r in list_records(session=session, problem="退款慢")] == ["M-1"]
+        assert [r.source_id for r in list_records(session=session, start=start, end=end, limit=2, offset=1)] == ["M-4", "M-3"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import islice
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -289,6 +290,29 @@ def _locked_record(session: Session, record_id: int) -> FeedbackRecord:
     if record is None:
         raise NotFoundError(f"no ledger record {record_id}")
     return record
+
+
+def list_records(*, session: Session, start: datetime | None = None, end: datetime | None = None,
+                 kind: str | None = None, status: str | None = None, urgency: str | None = None,
+                 problem: str | None = None, limit: int = 100, offset: int = 0) -> list[FeedbackRecord]:
+    """Records received in [start, end) (naive UTC; ``summary.month_bounds`` gives a month's), newest
+    first, optionally of one kind, status, urgency or problem: what a record list or dashboard shows."""
+    query = select(FeedbackRecord)
+    if start is not None:
+        query = query.where(FeedbackRecord.received_at >= start)
+    if end is not None:
+        query = query.where(FeedbackRecord.received_at < end)
+    for column, value in ((FeedbackRecord.kind, kind), (FeedbackRecord.status, status),
+                          (FeedbackRecord.urgency, urgency)):
+        if value is not None:
+            query = query.where(column == value)
+    query = query.order_by(FeedbackRecord.received_at.desc(), FeedbackRecord.id.desc())
+    if problem is None:
+        return list(session.scalars(query.offset(offset).limit(limit)))
+    # JSON membership differs between SQLite and PostgreSQL: the (few) candidates are filtered here
+    matching = (r for r in session.scalars(query.where(FeedbackRecord.kind == KINDS[0]))
+                if problem in (r.problems or []))
+    return list(islice(matching, offset, offset + limit))
 
 
 def review_queue(*, session: Session, limit: int = 50, include_reviewed: bool = False) -> list[FeedbackRecord]:
