@@ -25,6 +25,9 @@ from cxnlp.ledger.models import FeedbackRecord
 from cxnlp.text import normalize, tokenize_batch
 
 SHIPPED = "problems.toml"
+KEY_POS = ("n", "nz", "vn", "v", "a", "an", "l", "i")  # jieba part-of-speech tags kept as key phrases
+MAX_PHRASE_SHARE, MIN_COMMON = 0.15, 20
+DISTANCE_THRESHOLD = 0.9  # cosine distance under which two groups of texts are merged (average linkage)
 
 
 @dataclass(frozen=True)
@@ -161,14 +164,18 @@ def suggest_problems(*, session: Session, start: datetime, end: datetime, max_pr
                  if not found]
     if len(unmatched) < min_count:
         return []
-    keys = [[k for k in jieba.analyse.extract_tags(t.replace("*", ""), topK=6) if len(k) > 1 and not k.isdigit()]
-            for t, _ in unmatched]
+    keys = [[k for k in jieba.analyse.extract_tags(t.replace("*", ""), topK=8, allowPOS=KEY_POS)
+             if len(k) > 1 and not any(ch.isdigit() for ch in k)] for t, _ in unmatched]
+    # phrases in more than MAX_PHRASE_SHARE of the texts name the company or the trade, not a problem
+    df = Counter(k for ks in keys for k in set(ks))
+    common = {k for k, n in df.items() if n > max(MAX_PHRASE_SHARE * len(keys), MIN_COMMON)}
+    keys = [[k for k in ks if k not in common] for ks in keys]
     docs = [" ".join(k) for k in keys]
     keep = [i for i, d in enumerate(docs) if d]
     if len(keep) < min_count:
         return []
     vectors = TfidfVectorizer(token_pattern=r"[^ ]+", sublinear_tf=True).fit_transform([docs[i] for i in keep])
-    labels = AgglomerativeClustering(n_clusters=None, distance_threshold=0.85, metric="cosine",
+    labels = AgglomerativeClustering(n_clusters=None, distance_threshold=DISTANCE_THRESHOLD, metric="cosine",
                                      linkage="average").fit_predict(vectors.toarray())
     proposals = []
     for label in np.unique(labels):
