@@ -156,6 +156,11 @@ def train_cli(
     """Train a model from a recipe (the shipped one by default) and save it with its card."""
     from cxnlp.training import format_report, run_training
 
+    if with_ledger:
+        from cxnlp.ledger.db import describe
+        from cxnlp.settings import get_settings
+
+        typer.echo(f"ledger: {describe(get_settings().ledger_url)}", err=True)
     try:
         model, report, data_errors = run_training(config=config, data=data or [], out=out,
                                                   overrides=overrides or [], with_ledger=with_ledger)
