@@ -179,6 +179,7 @@ class FeedbackOut(BaseModel):
     department: str | None
     respond_by: UtcDatetime | None = Field(description="Respond by (received + the urgency's tier)")
     resolve_by: UtcDatetime | None = Field(description="Resolve by (received + the severity's tier); null: not a complaint")
+    due_at: UtcDatetime | None = Field(description="The 1.0 name of resolve_by, kept for existing clients")
     first_response_at: UtcDatetime | None
     resolved_at: UtcDatetime | None
     customer_notified_at: UtcDatetime | None

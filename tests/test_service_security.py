@@ -146,7 +146,7 @@ def test_unstorable_input_is_422(client, raw):
 
 
 def test_datetimes_come_back_with_their_offset(client, record):
-    for field in ("received_at", "due_at"):
+    for field in ("received_at", "due_at", "respond_by", "resolve_by"):
         assert record[field].endswith("Z") or record[field].endswith("+00:00"), record[field]
     assert record["received_at"].startswith("2026-11-05T10:00:00")
     assert record["audit"][0]["at"][-6:] in ("+00:00",) or record["audit"][0]["at"].endswith("Z")
