@@ -67,6 +67,15 @@ class UrgencyRule:
         object.__setattr__(self, "failures", CueMatcher(self.failure_words))
         object.__setattr__(self, "questions", CueMatcher(self.question_words))
 
+    def needs_tokens(self, normalized: str, scores: dict[str, float]) -> bool:
+        """Whether ``matches`` may have to segment this text (most texts are decided without)."""
+        negative = float(scores.get("negative", 0.0))
+        if self.words and negative >= self.words_min_negative and self.matcher.may_match(normalized):
+            return True
+        if self.max_negative is None or negative >= max(self.max_negative, self.question_max_negative):
+            return False
+        return self.failures.may_match(normalized) or self.questions.may_match(normalized)
+
     def matches(self, text: str, scores: dict[str, float], tokens: list[Token] | None = None) -> bool:
         negative = float(scores.get("negative", 0.0))
         if self.words and negative >= self.words_min_negative and self.matcher.matches(text, tokens):
@@ -144,8 +153,10 @@ class LedgerRules:
     def urgencies(self, texts: Sequence[str], sentiment_scores: Sequence[dict[str, float]]) -> list[str]:
         """``urgency_of`` for many texts (the one function the CLI, the HTTP service and the ledger use):
         the texts holding a cue word are segmented in one call."""
-        matchers = [m for r in self.urgency for m in (r.matcher, r.failures, r.questions)]
-        tokens = _tokens_where_needed(texts, matchers)
+        norms = [normalize(t) for t in texts]
+        need = [i for i, (n, s) in enumerate(zip(norms, sentiment_scores)) if any(r.needs_tokens(n, s) for r in self.urgency)]
+        table = tokenize_batch([texts[i] for i in need]) if need else None
+        tokens = {i: table.tokens_of(k) for k, i in enumerate(need)} if table is not None else {}
         return [self.urgency_of(t, s, tokens.get(i)) for i, (t, s) in enumerate(zip(texts, sentiment_scores))]
 
     @staticmethod
