@@ -453,3 +453,36 @@ def test_list_records_filters_for_a_record_list(ledger_url):
         assert [r.source_id for r in list_records(session=session, start=start, end=end, kind="praise")] == ["M-5"]
         assert [r.source_id for r in list_records(session=session, problem="退款慢")] == ["M-1"]
         assert [r.source_id for r in list_records(session=session, start=start, end=end, limit=2, offset=1)] == ["M-4", "M-3"]
+
+
+def test_follow_ups_and_the_cycle_over_http(tmp_path, small_model):
+    from fastapi.testclient import TestClient
+
+    from cxnlp.settings import Settings
+    from service.main import create_app
+
+    settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", api_key="k")
+    key = {"X-API-Key": "k"}
+    with TestClient(create_app(model=small_model, settings=settings)) as client:
+        results = client.post("/v1/classify", json={"texts": ["再不处理我就打12345投诉，客服态度太差"]}).json()["results"]
+        assert results[0]["urgency"] == "紧急"
+        rec = client.post("/v1/feedback", headers=key, json={"text": "退款半个月了还没到账，客服态度太差", "source_id": "H-1",
+                                                              "received_at": "2026-11-05T10:00:00"}).json()
+        assert rec["kind"] == "complaint" and rec["respond_by"] and rec["resolve_by"] == rec["due_at"]
+        rid = rec["id"]
+        assert client.patch(f"/v1/feedback/{rid}", headers=key, json={"customer_notified": True}).status_code == 409
+        for status in ("responded", "resolved"):
+            assert client.patch(f"/v1/feedback/{rid}", headers=key, json={"status": status}).status_code == 200
+        done = client.patch(f"/v1/feedback/{rid}", headers=key, json={"customer_notified": True}).json()
+        assert done["customer_notified_at"] and done["resolved_at"]
+        pending = client.get("/v1/followups", headers=key).json()
+        assert [(f["feedback_id"], f["round"]) for f in pending] == [(rid, 1)]
+        assert client.get("/v1/followups").status_code == 401
+        bad = client.post(f"/v1/followups/{pending[0]['id']}", headers=key, json={"score": 6})
+        assert bad.status_code == 422
+        ok = client.post(f"/v1/followups/{pending[0]['id']}", headers=key, json={"score": 2, "note": "还是慢"})
+        assert ok.status_code == 200 and ok.json()["score"] == 2
+        assert client.post(f"/v1/followups/{pending[0]['id']}", headers=key, json={"score": 4}).status_code == 409
+        assert client.post("/v1/followups/999", headers=key, json={"score": 4}).status_code == 404
+        second = client.get("/v1/followups", headers=key).json()
+        assert [(f["round"]) for f in second] == [2]

@@ -170,8 +170,11 @@ def test_patch_refuses_what_it_would_not_apply_with_422(client, record, body):
 
 
 def test_a_forbidden_status_move_is_still_a_conflict(client, record):
-    assert client.patch(f"/v1/feedback/{record['id']}", headers=KEY, json={"status": "closed"}).status_code == 200
-    assert client.patch(f"/v1/feedback/{record['id']}", headers=KEY, json={"status": "in_progress"}).status_code == 409
+    assert client.patch(f"/v1/feedback/{record['id']}", headers=KEY, json={"status": "closed"}).status_code == 409
+    assert client.patch(f"/v1/feedback/{record['id']}", headers=KEY, json={"status": "responded"}).status_code == 200
+    assert client.patch(f"/v1/feedback/{record['id']}", headers=KEY, json={"status": "in_progress"}).status_code == 200
+    r = client.patch(f"/v1/feedback/{record['id']}", headers=KEY, json={"status": "closed"})
+    assert r.status_code == 409 and "cannot go from in_progress to closed" in r.json()["detail"]
 
 
 def test_a_bad_reload_folder_is_4xx(client, tmp_path):
