@@ -117,6 +117,7 @@ def classify_cli(
             from cxnlp.ledger.recording import BatchRecorder
 
             sink = recorder = BatchRecorder.open(source=source, default_channel=channel)
+            _old_default_note(recorder.url)
         progress = _progress_printer() if sys.stderr.isatty() else None
         summary = classify_file(loaded, source, output, text_column=text_column,
                                 workers=workers or _auto_workers(source), chunk_size=chunk_size,
@@ -241,7 +242,17 @@ def _ledger_session():
 
     url = get_settings().ledger_url
     typer.echo(f"ledger: {describe(url)}", err=True)
+    _old_default_note(url)
     return session_scope(url)
+
+
+def _old_default_note(url: str) -> None:
+    """cxnlp 1.0 kept the ledger in ./cxnlp_ledger.db: say so when one is here and another is used."""
+    from cxnlp.settings import default_ledger_url
+
+    if url == default_ledger_url() and Path("cxnlp_ledger.db").exists():
+        _say("note", "./cxnlp_ledger.db (where cxnlp 1.0 kept the ledger) is not used; "
+                     "CXNLP_LEDGER_URL=sqlite:///cxnlp_ledger.db uses it")
 
 
 def _categories(model: Optional[Path]) -> tuple[str, ...]:

@@ -486,3 +486,23 @@ def test_follow_ups_and_the_cycle_over_http(tmp_path, small_model):
         assert client.post("/v1/followups/999", headers=key, json={"score": 4}).status_code == 404
         second = client.get("/v1/followups", headers=key).json()
         assert [(f["round"]) for f in second] == [2]
+
+
+def test_a_1_0_ledger_in_the_working_folder_is_pointed_out(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cxnlp.cli import app
+    from cxnlp.settings import get_settings
+
+    monkeypatch.delenv("CXNLP_LEDGER_URL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cxnlp_ledger.db").write_bytes(b"")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["ledger", "overdue"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert f"ledger: sqlite:///{tmp_path / 'data' / 'cxnlp' / 'ledger.db'}" in result.stderr
+    assert "CXNLP_LEDGER_URL=sqlite:///cxnlp_ledger.db" in result.stderr
