@@ -124,6 +124,8 @@ class FeedbackCreate(BaseModel):
     text: StoredText = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     source_id: StoredText | None = Field(default=None, max_length=200, description="Your ticket or survey id; unique")
     channel: StoredText | None = Field(default=None, max_length=100)
+    customer: StoredText | None = Field(default=None, max_length=100,
+                                        description="Your customer id (counts the customers a problem affects)")
     received_at: InDatetime | None = Field(default=None, description="When the customer wrote it (no offset: UTC)")
 
 

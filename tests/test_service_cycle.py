@@ -467,8 +467,8 @@ def test_follow_ups_and_the_cycle_over_http(tmp_path, small_model):
         results = client.post("/v1/classify", json={"texts": ["再不处理我就打12345投诉，客服态度太差"]}).json()["results"]
         assert results[0]["urgency"] == "紧急"
         rec = client.post("/v1/feedback", headers=key, json={"text": "退款半个月了还没到账，客服态度太差", "source_id": "H-1",
-                                                              "received_at": "2026-11-05T10:00:00"}).json()
-        assert rec["kind"] == "complaint" and rec["respond_by"] and rec["resolve_by"] == rec["due_at"]
+                                                              "customer": "C9", "received_at": "2026-11-05T10:00:00"}).json()
+        assert rec["kind"] == "complaint" and rec["customer"] == "C9" and rec["respond_by"] and rec["resolve_by"] == rec["due_at"]
         rid = rec["id"]
         assert client.patch(f"/v1/feedback/{rid}", headers=key, json={"customer_notified": True}).status_code == 409
         for status in ("responded", "resolved"):
