@@ -135,11 +135,8 @@ PATHS = {"open": [], "responded": ["responded"], "in_progress": ["responded", "i
          "resolved": ["responded", "resolved"], "closed": ["responded", "resolved", "closed"]}
 
 
-@pytest.mark.parametrize("start", ALL)
-@pytest.mark.parametrize("target", ALL)
+@pytest.mark.parametrize("start,target", [(a, b) for a in ALL for b in ALL if a != b])
 def test_each_status_move_is_allowed_or_refused(ledger_url, start, target):
-    if start == target:
-        pytest.skip("no move")
     with Session(get_engine(ledger_url)) as session:
         rec = add(session, "W-1", "等了很久没人处理", ["speed"], datetime(2026, 11, 2))
         for step in PATHS[start]:
