@@ -17,6 +17,7 @@ from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerBusyError, Le
 from cxnlp.settings import Settings, get_settings
 from cxnlp.store import LoadedModel, load_model
 from service.deps import require_api_key
+from service.hosts import LOOPBACK_NAMES, HostCheck
 from service.observability import Metrics, Observability
 from service.routes import classify, feedback, health, ledger, metrics, surveys
 from service.routes import model as model_routes
@@ -106,9 +107,10 @@ def _document_error_statuses(routes: list) -> None:
 
 
 def create_app(model: LoadedModel | None = None, settings: Settings | None = None,
-               metrics_dir: str | None = None) -> FastAPI:
+               metrics_dir: str | None = None, listen_host: str | None = None) -> FastAPI:
     """An app serving ``model`` (default: load the configured model at start-up). ``metrics_dir``: the
-    prometheus multiprocess directory when several workers serve (see ``service.observability``)."""
+    prometheus multiprocess directory when several workers serve (see ``service.observability``);
+    ``listen_host``: the address ``cxnlp serve`` listens on, a Host the app answers without a key."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -126,6 +128,9 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
 
     app.state.metrics = Metrics(metrics_dir)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if not settings.api_key or settings.allowed_hosts.strip():
+        app.add_middleware(HostCheck, allowed=[*LOOPBACK_NAMES, listen_host or "",
+                                               *settings.allowed_hosts.split(",")])
     app.add_middleware(Observability, metrics=app.state.metrics)  # outermost: sees 413s too
 
     @app.exception_handler(CxnlpError)

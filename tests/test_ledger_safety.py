@@ -115,7 +115,7 @@ def test_service_posts_without_ids_are_separate_and_reused_ids_conflict(small_mo
     from service.main import create_app
 
     settings_ = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}")
-    with TestClient(create_app(model=small_model, settings=settings_)) as client:
+    with TestClient(create_app(model=small_model, settings=settings_), base_url="http://localhost") as client:
         body = {"text": "客服态度很差，等了很久"}
         a, b = client.post("/v1/feedback", json=body), client.post("/v1/feedback", json=body)
         assert a.status_code == b.status_code == 201 and a.json()["id"] != b.json()["id"]
@@ -422,7 +422,7 @@ def test_a_locked_ledger_answers_503_with_retry_after(locked_ledger, small_model
     from cxnlp.settings import Settings
     from service.main import create_app
 
-    with TestClient(create_app(model=small_model, settings=Settings(ledger_url=locked_ledger))) as client:
+    with TestClient(create_app(model=small_model, settings=Settings(ledger_url=locked_ledger)), base_url="http://localhost") as client:
         answer = client.post("/v1/feedback", json={"text": "客服态度很差"})
     assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
     assert "locked by another writer" in answer.json()["detail"]

@@ -175,7 +175,7 @@ def test_http_report_matches_the_library_and_refuses_other_files(small_model, tm
 
     settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", api_key="k")
     sample, before = SAMPLES / "survey_wjx_2026-11.csv", SAMPLES / "survey_wjx_2026-10.csv"
-    with TestClient(create_app(model=small_model, settings=settings)) as client:
+    with TestClient(create_app(model=small_model, settings=settings), base_url="http://localhost") as client:
         files = {"file": (sample.name, sample.read_bytes(), "text/csv")}
         assert client.post("/v1/surveys/report", files=files).status_code == 401
         response = client.post("/v1/surveys/report", headers={"X-API-Key": "k"}, data={"by": ["9、您所在的区域"]},
