@@ -26,6 +26,11 @@ class LedgerError(CxnlpError):
     """The root-cause ledger refused an operation."""
 
 
+class LedgerBusyError(LedgerError):
+    """The ledger is locked by another writer (a long ``classify --ledger`` run on SQLite) for longer
+    than the busy timeout: nothing was changed, and the same operation can be tried again later."""
+
+
 class NotFoundError(LedgerError):
     """A ledger record does not exist."""
 

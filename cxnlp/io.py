@@ -68,11 +68,12 @@ class Table:
     encoding: str | None = None  # of a text file, as detected or given
     sheets: list[str] = field(default_factory=list)  # of a workbook, the ones read
     skipped_sheets: dict[str, str] = field(default_factory=dict)  # sheet → why it was not read
+    notes: list[str] = field(default_factory=list)  # what the run's summary must say about the reading
 
     def describe(self) -> str:
         """What was read, for the run's summary: the encoding, or the sheets (and those skipped)."""
         if self.encoding is not None:
-            return f"encoding {self.encoding}"
+            return f"encoding {self.encoding}" + "".join(f"; {note}" for note in self.notes)
         if not self.sheets and not self.skipped_sheets:
             return ""
         skipped = "".join(f"; skipped sheet {name} ({why})" for name, why in self.skipped_sheets.items())
@@ -209,6 +210,26 @@ def open_table(path: str | Path, text_column: str | None = None, *, need_text: b
     return table
 
 
+# A record longer than this many physical lines whose long field reads like rows of the file is an
+# unclosed quote that swallowed the rows after it (a customer's own multi-line text does not hold
+# the file's delimiters on most of its lines).
+MAX_RECORD_LINES = 20
+
+
+def _unclosed_quote(cells: list[str], delimiter: str, columns: int, start: int, end: int) -> str | None:
+    """The problem of a record read from lines ``start``..``end`` when it is an unclosed quote, else None."""
+    if end - start + 1 <= MAX_RECORD_LINES:
+        return None
+    longest = max(cells, key=lambda c: c.count("\n"), default="")
+    inner = longest.split("\n")[1:]
+    if len(inner) < MAX_RECORD_LINES:
+        return None
+    if columns > 1 and sum(line.count(delimiter) >= columns - 1 for line in inner) * 2 < len(inner):
+        return None
+    return (f'an unclosed quote (") starts on line {start} and runs to line {end}: '
+            f"{end - start + 1} lines were read as one field (close or remove that quote and run again)")
+
+
 def _open_delimited(lines: DecodedLines, source: str, delimiter: str | None) -> Table:
     it = iter(lines)
     first_line = next(it, None)
@@ -230,6 +251,7 @@ def _open_delimited(lines: DecodedLines, source: str, delimiter: str | None) -> 
     def rows() -> Iterator[Row]:
         number = 1
         while True:
+            start = reader.line_num + 1
             try:
                 cells = next(reader)
             except StopIteration:
@@ -244,6 +266,11 @@ def _open_delimited(lines: DecodedLines, source: str, delimiter: str | None) -> 
             if undecodable:
                 yield Row(number, {}, undecodable)
                 continue
+            swallowed = _unclosed_quote(cells, delimiter, len(header), start, reader.line_num)
+            if swallowed:
+                table.notes.append(f"row {number}: {swallowed}")
+                yield Row(number, {}, swallowed)
+                continue
             if not any(c.strip() for c in cells):
                 continue
             values = dict(zip(header, cells))
@@ -255,7 +282,8 @@ def _open_delimited(lines: DecodedLines, source: str, delimiter: str | None) -> 
                 problem = f"row has {len(cells)} cells, the header has {len(header)}"
             yield Row(number, values, problem)
 
-    return Table(source, header, rows(), encoding=lines.encoding)
+    table = Table(source, header, rows(), encoding=lines.encoding)
+    return table
 
 
 def _open_xlsx(path: Path, sheet: str | None) -> Table:

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     the ledger stores UTC."""
     api_key: str | None = None
     """When set, every request that writes or returns customers' words must carry it in ``X-API-Key``."""
+    allowed_hosts: str = ""
+    """Host names, comma-separated, the service answers besides its loopback names, its listen address
+    and IP literals. Checked when no API key is set (DNS rebinding), or whenever this is set."""
     cache_dir: Path | None = None
     """Where jieba keeps its dictionary cache (default ~/.cache/cxnlp, else the temp dir)."""
     max_text_chars: int = MAX_TEXT_CHARS

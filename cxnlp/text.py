@@ -402,6 +402,39 @@ _PII_KINDS: tuple[_PiiKind, ...] = (
 _PII_HINT = re.compile(r"[0-9@]|身份|证件|微信|威信|薇信|v信|wechat|weixin|vx|wx|qq|扣扣")
 
 
+@lru_cache(maxsize=1)
+def _format_chars() -> re.Pattern[str]:
+    """Invisible format characters (Unicode category Cf: zero-width space/joiners, direction marks,
+    word joiner, BOM, soft hyphen ...), which a writer can slip into a number to hide it from the patterns."""
+    import unicodedata
+
+    chars = "".join(chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf")
+    return re.compile("[" + re.escape(chars) + "]")
+
+
+# A single space between two digits: "1 3 8 1 2 3 4 5 6 7 8" is a phone number written digit by digit.
+_DIGIT_SPACE = re.compile(r"(?<=[0-9]) (?=[0-9])")
+
+
+def _pii_views(norm: str) -> list[tuple[str, list[int] | None]]:
+    """The texts the patterns run over, each with the offset in ``norm`` of each of its characters
+    (None: the text is ``norm`` itself). Besides ``norm``: ``norm`` without format characters, and
+    that without single spaces between digits, so numbers split by either are still found; a span
+    found there covers the characters removed inside it, and masking keeps the length."""
+    views: list[tuple[str, list[int] | None]] = [(norm, None)]
+    index = list(range(len(norm)))
+    if _format_chars().search(norm):
+        keep = [i for i in index if not _format_chars().fullmatch(norm[i])]
+        index = keep
+        views.append(("".join(norm[i] for i in keep), keep))
+    text = views[-1][0]
+    if _DIGIT_SPACE.search(text):
+        drop = {m.start() for m in _DIGIT_SPACE.finditer(text)}
+        keep = [index[j] for j in range(len(text)) if j not in drop]
+        views.append(("".join(norm[i] for i in keep), keep))
+    return views
+
+
 def personal_data_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, kind) of the value of every piece of personal data in ``text``, in order.
 
@@ -409,17 +442,21 @@ def personal_data_spans(text: str) -> list[tuple[int, int, str]]:
     the words around it ("QQ号", "+86", an area code in brackets stay readable).
     """
     norm = normalize(text)
-    if not _PII_HINT.search(norm):
+    views = _pii_views(norm)
+    if not any(_PII_HINT.search(view) for view, _ in views[-1:]):
         return []
     spans: list[tuple[int, int, str]] = []
     for kind in _PII_KINDS:
-        for m in kind.pattern.finditer(norm):
-            start, end = m.span("v")
-            if kind.check is not None and not kind.check(_digits(m.group("v"))):
-                continue
-            if any(start < e and s < end for s, e, _ in spans):
-                continue
-            spans.append((start, end, kind.name))
+        for view, index in reversed(views):  # the most joined first: its spans are the longest
+            for m in kind.pattern.finditer(view):
+                start, end = m.span("v")
+                if kind.check is not None and not kind.check(_digits(m.group("v"))):
+                    continue
+                if index is not None:
+                    start, end = index[start], index[end - 1] + 1
+                if any(start < e and s < end for s, e, _ in spans):
+                    continue
+                spans.append((start, end, kind.name))
     return sorted(spans)
 
 

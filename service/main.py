@@ -13,18 +13,22 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerError, ModelError, NotFoundError
+from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerBusyError, LedgerError, ModelError, NotFoundError
 from cxnlp.settings import Settings, get_settings
 from cxnlp.store import LoadedModel, load_model
 from service.deps import require_api_key
+from service.hosts import LOOPBACK_NAMES, HostCheck
 from service.observability import Metrics, Observability
 from service.routes import classify, feedback, health, ledger, metrics, surveys
 from service.routes import model as model_routes
 
 # Library errors → HTTP statuses (the library itself knows nothing of HTTP). A ModelError inside a
 # request can only come from a model folder the caller named (reload): bad input, so 422.
-ERROR_STATUS = ((NotFoundError, 404), (LedgerError, 409), (DataError, 422), (ConfigError, 500), (ModelError, 422))
+ERROR_STATUS = ((NotFoundError, 404), (LedgerBusyError, 503), (LedgerError, 409), (DataError, 422), (ConfigError, 500), (ModelError, 422))
 
+
+# A busy ledger (another writer holds SQLite's lock) is worth trying again after this many seconds.
+RETRY_AFTER = {"Retry-After": "30"}
 
 # The rest of a refused body is still on the wire: the connection must close with the answer, or the
 # server would read those bytes as the next request's headers (a 431 or garbage for the next caller).
@@ -103,9 +107,10 @@ def _document_error_statuses(routes: list) -> None:
 
 
 def create_app(model: LoadedModel | None = None, settings: Settings | None = None,
-               metrics_dir: str | None = None) -> FastAPI:
+               metrics_dir: str | None = None, listen_host: str | None = None) -> FastAPI:
     """An app serving ``model`` (default: load the configured model at start-up). ``metrics_dir``: the
-    prometheus multiprocess directory when several workers serve (see ``service.observability``)."""
+    prometheus multiprocess directory when several workers serve (see ``service.observability``);
+    ``listen_host``: the address ``cxnlp serve`` listens on, a Host the app answers without a key."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -123,6 +128,9 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
 
     app.state.metrics = Metrics(metrics_dir)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if not settings.api_key or settings.allowed_hosts.strip():
+        app.add_middleware(HostCheck, allowed=[*LOOPBACK_NAMES, listen_host or "",
+                                               *settings.allowed_hosts.split(",")])
     app.add_middleware(Observability, metrics=app.state.metrics)  # outermost: sees 413s too
 
     @app.exception_handler(CxnlpError)
@@ -130,7 +138,8 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
         status = next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 500)
         if status == 422:  # the shape every 422 of the API has (FastAPI's validation errors)
             return JSONResponse(status_code=422, content={"detail": [{"type": "invalid", "loc": [], "msg": str(exc)}]})
-        return JSONResponse(status_code=status, content={"detail": str(exc)})
+        return JSONResponse(status_code=status, content={"detail": str(exc)},
+                            headers=RETRY_AFTER if status == 503 else None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError):

@@ -66,7 +66,7 @@ def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1,
     from service.observability import configure_access_log
 
     configure_access_log()
-    app = create_app(model=model, settings=settings, metrics_dir=metrics_dir)
+    app = create_app(model=model, settings=settings, metrics_dir=metrics_dir, listen_host=host)
     # Everything loaded so far lives as long as the process: keep it out of the garbage collector's
     # scans (shorter pauses, and forked workers do not copy pages just to update GC headers).
     gc.collect()

@@ -25,9 +25,10 @@ CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conform
 @pytest.fixture(params=["no key", "key sent", "key missing"])
 def setup(request, small_model, tmp_path):
     settings_ = Settings(ledger_url=f"sqlite:///{tmp_path / 'fuzz.db'}",
-                         api_key=None if request.param == "no key" else KEY)
+                         api_key=None if request.param == "no key" else KEY,
+                         allowed_hosts="testserver")  # the Host schemathesis sends in-process
     app = create_app(model=small_model, settings=settings_)
-    with TestClient(app) as client:  # a few records, so reads and patches find some
+    with TestClient(app, base_url="http://localhost") as client:  # a few records, so reads and patches find some
         for i in range(3):
             client.post("/v1/feedback", json={"text": f"第{i}次：快递三天没到，客服态度也差", "source_id": f"F-{i}",
                                               "received_at": "2026-11-05T10:00:00+08:00"},

@@ -292,3 +292,27 @@ def test_output_files_get_the_users_mode(tmp_path):
         assert (tmp_path / "new.csv").stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(old)
+
+
+def _csv_with_rows(path: Path, n: int, broken: dict[int, str]) -> Path:
+    lines = ["id,text"] + [broken.get(i, f"T{i},第{i}条反馈") for i in range(1, n + 1)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_an_unclosed_quote_that_swallows_the_rest_is_an_error_row_named_in_the_summary(tmp_path):
+    source = _csv_with_rows(tmp_path / "q.csv", 2000, {6: 'T6,"客服态度差'})
+    table = open_table(source)
+    rows = list(table.rows)
+    (bad,) = [r for r in rows if r.problem]
+    assert bad.number == 7 and not bad.values
+    assert 'unclosed quote (") starts on line 7 and runs to line 2001: 1995 lines' in bad.problem
+    assert "row 7: an unclosed quote" in table.describe()
+
+
+def test_a_long_quoted_text_of_many_lines_is_not_an_unclosed_quote(tmp_path):
+    long_text = '"' + "\n".join(f"第{i}点：等太久" for i in range(40)) + '"'
+    source = _csv_with_rows(tmp_path / "ok.csv", 50, {6: f"T6,{long_text}"})
+    table = open_table(source)
+    rows = list(table.rows)
+    assert len(rows) == 50 and not any(r.problem for r in rows) and table.describe() == "encoding utf-8"

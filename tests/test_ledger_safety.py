@@ -115,7 +115,7 @@ def test_service_posts_without_ids_are_separate_and_reused_ids_conflict(small_mo
     from service.main import create_app
 
     settings_ = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}")
-    with TestClient(create_app(model=small_model, settings=settings_)) as client:
+    with TestClient(create_app(model=small_model, settings=settings_), base_url="http://localhost") as client:
         body = {"text": "客服态度很差，等了很久"}
         a, b = client.post("/v1/feedback", json=body), client.post("/v1/feedback", json=body)
         assert a.status_code == b.status_code == 201 and a.json()["id"] != b.json()["id"]
@@ -384,3 +384,64 @@ def test_a_run_reusing_an_id_for_another_text_records_nothing(ledger_url, tmp_pa
     with pytest.raises(ConflictError, match="T7"):
         classify_file(small_model, source, tmp_path / "out.jsonl", chunk_size=5, sink=rec)
     assert _ledger_rows(ledger_url) == 1
+
+
+# --- a ledger locked by another writer: a typed error, 503 + Retry-After, one line in the CLI ---
+
+@pytest.fixture
+def locked_ledger(tmp_path, monkeypatch):
+    """A SQLite ledger whose write lock another connection holds (as a long ``classify --ledger`` run
+    does), with a short busy timeout so the test does not wait 30 s."""
+    import sqlite3
+
+    import cxnlp.ledger.db as db
+
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT", 0.2)
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    get_engine(url)  # schema created
+    holder = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    yield url
+    holder.rollback()
+    holder.close()
+
+
+def test_a_locked_ledger_is_a_typed_busy_error(locked_ledger):
+    from cxnlp.errors import LedgerBusyError
+
+    with pytest.raises(LedgerBusyError, match="locked by another writer"):
+        with Session(get_engine(locked_ledger)) as session:
+            record_feedback(session=session, item=FeedbackIn(text="物流太慢", source_id="B-1"),
+                            prediction=pred(["speed"]), rules=RULES)
+            session.commit()
+
+
+def test_a_locked_ledger_answers_503_with_retry_after(locked_ledger, small_model):
+    from fastapi.testclient import TestClient
+
+    from cxnlp.settings import Settings
+    from service.main import create_app
+
+    with TestClient(create_app(model=small_model, settings=Settings(ledger_url=locked_ledger)), base_url="http://localhost") as client:
+        answer = client.post("/v1/feedback", json={"text": "客服态度很差"})
+    assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
+    assert "locked by another writer" in answer.json()["detail"]
+
+
+def test_a_locked_ledger_is_one_line_in_the_cli(locked_ledger, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cxnlp.cli import app
+    from cxnlp.settings import get_settings
+
+    monkeypatch.setenv("CXNLP_LEDGER_URL", locked_ledger)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["classify", str(_big_csv(tmp_path / "in.csv", 5)),
+                                          "-o", str(tmp_path / "out.csv"), "--ledger"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
+    assert "locked by another writer" in result.stderr
+    assert len([line for line in result.stderr.splitlines() if "locked" in line]) == 1
+    assert not (tmp_path / "out.csv").exists()

@@ -92,6 +92,19 @@ def test_each_written_form_is_masked_and_keeps_its_length(form, secret):
     assert masked.startswith("客服态度很差，") and masked.endswith("，请尽快处理")
 
 
+@pytest.mark.parametrize("text,secret", [
+    ("客服很差 身份证110101\u200d199003071234", "110101199003071234"),
+    ("1\u200b38\u200b1234\u200b5678", "13812345678"),
+    ("电话1 3 8 1 2 3 4 5 6 7 8打不通", "13812345678"),
+    ("手机\ufeff138\u20601234\u200e5678", "13812345678"),
+])
+def test_numbers_split_by_zero_width_characters_or_spaced_digits_are_masked(text, secret):
+    masked = mask_personal_data(text)
+    assert len(masked) == len(text)
+    assert secret not in _alnum(masked)
+    assert personal_data_spans(text)
+
+
 def test_email_masking_keeps_the_chinese_in_front():
     text = "客服态度很差一直不回复请联系我的邮箱zhang@qq.com"
     assert mask_personal_data(text) == "客服态度很差一直不回复请联系我的邮箱z****@qq.com"
@@ -137,6 +150,8 @@ def _variant(draw, digits: str, groups: tuple[int, ...]) -> str:
 def mobiles(draw):
     number = draw(st.sampled_from("3456789").map(lambda d: "1" + d)) + draw(st.text("0123456789", min_size=9, max_size=9))
     prefix = draw(st.sampled_from(["", "+86", "+86 ", "0086", "0086-", "86 "]))
+    if draw(st.integers(0, 5)) == 0:  # a space between every digit
+        return prefix + " ".join(number), number
     sep = draw(st.sampled_from(["", " ", "-", "."]))
     return prefix + sep.join([number[:3], number[3:7], number[7:]]), number
 
@@ -189,7 +204,26 @@ def chat_ids(draw):
     return draw(st.sampled_from(["微信号", "微信：", "vx:", "VX ", "wx：", "微信号是"])) + wid, wid
 
 
-PII = st.one_of(mobiles(), landlines(), id_cards(), bank_cards(), emails(), chat_ids())
+# Invisible format characters (Unicode category Cf) a writer can slip between the digits of a number.
+ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2060", "\ufeff", "\u00ad"]
+
+
+@st.composite
+def with_zero_width(draw, pii):
+    """A piece of personal data, sometimes with zero-width characters between some of its digits."""
+    written, secret = draw(pii)
+    if draw(st.booleans()):
+        return written, secret
+    out = []
+    for i, ch in enumerate(written):
+        out.append(ch)
+        nxt = written[i + 1] if i + 1 < len(written) else ""
+        if ch.isdigit() and nxt.isdigit() and draw(st.integers(0, 3)) == 0:
+            out.append(draw(st.sampled_from(ZERO_WIDTH)))
+    return "".join(out), secret
+
+
+PII = with_zero_width(st.one_of(mobiles(), landlines(), id_cards(), bank_cards(), emails(), chat_ids()))
 FILLER = st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map("".join)
 
 

@@ -41,7 +41,7 @@ def rooted(small_model, tmp_path):
     root.mkdir()
     new_version(small_model, root / "v2", "2.0.0")
     settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", api_key="s3cret", model_root=str(root))
-    with TestClient(create_app(model=small_model, settings=settings)) as client:
+    with TestClient(create_app(model=small_model, settings=settings), base_url="http://localhost") as client:
         yield client, root
 
 

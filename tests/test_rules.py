@@ -33,6 +33,8 @@ def test_every_cue_word_counts_as_a_word(level):
     ("我不会投诉的，下次注意就好", 0.4, "中度"),
     ("客服说会给我赔偿，处理得很好", 0.23, "中度"),             # a complaint word in a content text
     ("多媒体教室的投影仪坏了", 0.8, "重大"),                  # 媒体 inside 多媒体
+    ("我没有说要曝光，只是希望尽快处理", 0.6, "重大"),          # a negation before a verb of saying
+    ("我从来没想要起诉", 0.6, "重大"),
 ])
 def test_false_friends_do_not_raise_severity(text, negative, not_level):
     assert severity(text, negative) != not_level
@@ -46,6 +48,7 @@ def test_false_friends_do_not_raise_severity(text, negative, not_level):
     ("不是第一次投诉了", "中度"),
     ("我不想再等了，我要投诉", "中度"),      # the negation stays in its own clause
     ("向市场监管局反映", "重大"),            # a cue at the head of a longer word
+    ("再不处理我就要曝光", "重大"),          # 要 skipped, but the negation is too far back
 ])
 def test_real_cues_still_count(text, level):
     assert severity(text) == level

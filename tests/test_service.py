@@ -25,7 +25,7 @@ from service.main import create_app
 @pytest.fixture()
 def client(small_model, tmp_path):
     settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", api_key="s3cret", max_body_bytes=200_000)
-    with TestClient(create_app(model=small_model, settings=settings)) as c:
+    with TestClient(create_app(model=small_model, settings=settings), base_url="http://localhost") as c:
         yield c
 
 

@@ -377,7 +377,7 @@ def test_the_same_numbers_in_the_cli_over_http_and_in_the_sheet(tmp_path, monkey
         assert exported.exit_code == 0, exported.output
     finally:
         get_settings.cache_clear()
-    with TestClient(create_app(model=small_model, settings=Settings(ledger_url=url))) as client:
+    with TestClient(create_app(model=small_model, settings=Settings(ledger_url=url)), base_url="http://localhost") as client:
         from_http = client.get("/v1/ledger/summary", params={"month": "2026-11"}).json()
     for key in ("total", "negative", "kinds", "by_category", "service", "followups", "problems", "alerts", "overdue"):
         assert from_cli[key] == from_http[key], key
@@ -460,7 +460,7 @@ def test_follow_ups_and_the_cycle_over_http(tmp_path, small_model):
 
     settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", api_key="k")
     key = {"X-API-Key": "k"}
-    with TestClient(create_app(model=small_model, settings=settings)) as client:
+    with TestClient(create_app(model=small_model, settings=settings), base_url="http://localhost") as client:
         results = client.post("/v1/classify", json={"texts": ["再不处理我就打12345投诉，客服态度太差"]}).json()["results"]
         assert results[0]["urgency"] == "紧急"
         rec = client.post("/v1/feedback", headers=key, json={"text": "退款半个月了还没到账，客服态度太差", "source_id": "H-1",

@@ -31,7 +31,7 @@ def app(small_model, tmp_path):
 
 @pytest.fixture()
 def client(app):
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://localhost") as c:
         yield c
 
 
@@ -57,7 +57,7 @@ def test_reads_of_customer_words_need_the_key(client, record):
 
 def test_without_a_key_reads_stay_open(small_model, tmp_path):
     settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", api_key=None)
-    with TestClient(create_app(model=small_model, settings=settings)) as c:
+    with TestClient(create_app(model=small_model, settings=settings), base_url="http://localhost") as c:
         assert c.get("/v1/review").status_code == 200 and c.get("/metrics").status_code == 200
 
 
@@ -69,7 +69,7 @@ def test_a_non_ascii_key_header_is_401_not_500(client, sent):
 
 def test_a_non_ascii_configured_key_works(small_model, tmp_path):
     settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", api_key="密钥-ü")
-    with TestClient(create_app(model=small_model, settings=settings)) as c:
+    with TestClient(create_app(model=small_model, settings=settings), base_url="http://localhost") as c:
         assert c.get("/v1/review", headers={"X-API-Key": "密钥-ü".encode("utf-8")}).status_code == 200
         assert c.get("/v1/review", headers={"X-API-Key": "密钥-u".encode("utf-8")}).status_code == 401
 
@@ -91,7 +91,7 @@ def test_a_chunked_body_over_the_limit_is_413(small_model, tmp_path):
         yield chunk[:50_000]
         yield chunk[50_000:]
 
-    with TestClient(create_app(model=small_model, settings=settings)) as c:
+    with TestClient(create_app(model=small_model, settings=settings), base_url="http://localhost") as c:
         r = c.post("/v1/classify", content=body(), headers={"content-type": "application/json"})
     assert r.status_code == 413 and "limit" in r.json()["detail"]
 
@@ -376,3 +376,34 @@ def test_real_server_refuses_headers_over_64_kib(tmp_path):
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Small": "a" * 4000}, timeout=10).status_code == 200
     finally:
         stop(proc)
+
+
+# ------------------------------------------------------------------------------------- Host header
+@pytest.mark.parametrize("host,status", [
+    ("attacker.example", 400), ("attacker.example:8000", 400), ("localhost.attacker.example", 400),
+    ("localhost:8000", 200), ("127.0.0.1:8000", 200), ("[::1]:8000", 200), ("LOCALHOST.", 200),
+    ("serve.internal:8000", 200),  # the address `cxnlp serve` was told to listen on
+    ("10.0.0.7:8000", 200),        # an IP literal: no DNS rebinding goes through it
+])
+def test_without_a_key_only_loopback_and_listen_hosts_are_answered(small_model, tmp_path, host, status):
+    """DNS rebinding: a page of attacker.example, re-pointed at 127.0.0.1, must not read the ledger."""
+    settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", api_key=None)
+    app = create_app(model=small_model, settings=settings, listen_host="serve.internal")
+    with TestClient(app, base_url="http://localhost") as c:
+        r = c.get("/v1/review", headers={"Host": host})
+        assert r.status_code == status, r.text
+        assert c.post("/v1/feedback", json={"text": "客服态度很差"}, headers={"Host": host}).status_code == (
+            201 if status == 200 else 400)
+
+
+def test_with_a_key_any_host_is_answered_unless_hosts_are_configured(small_model, tmp_path):
+    settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", api_key="k")
+    with TestClient(create_app(model=small_model, settings=settings), base_url="http://localhost") as c:
+        assert c.get("/v1/review", headers={**KEY_K, "Host": "cx.example.com"}).status_code == 200
+    settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", api_key="k", allowed_hosts="cx.example.com")
+    with TestClient(create_app(model=small_model, settings=settings), base_url="http://localhost") as c:
+        assert c.get("/v1/review", headers={**KEY_K, "Host": "cx.example.com"}).status_code == 200
+        assert c.get("/v1/review", headers={**KEY_K, "Host": "other.example"}).status_code == 400
+
+
+KEY_K = {"X-API-Key": "k"}

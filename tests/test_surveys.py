@@ -140,6 +140,20 @@ def test_the_workbook_has_every_sheet_charts_numbers_and_safe_text(tmp_path, sma
     assert not any(isinstance(a, str) and a.startswith("=") for a in answers)
 
 
+@pytest.mark.parametrize("by", ['=HYPERLINK("x")区域', "[区域]:渠道*?/\\" + "长" * 40])
+def test_a_group_column_named_like_a_formula_or_a_bad_title_is_written_safely(tmp_path, small_model, by):
+    rows = [wjx_row(i, ["不满意", "一般", "满意", "一般"], channel=["热线", "网点"][i % 2]) for i in range(1, 5)]
+    path = write_csv(tmp_path / "s.csv", [*WJX_HEADER[:-1], by], rows)
+    report = build_survey_report(path, small_model, SurveyOptions(group_by=[by]))
+    out = tmp_path / "by.xlsx"
+    write_survey_workbook(report, out)
+    wb = load_workbook(out)
+    (title,) = [t for t in wb.sheetnames if t.startswith("分组-")]
+    assert len(title) <= 31 and not set(title) & set("[]:*?/\\")
+    header = wb[title]["A1"].value
+    assert header.lstrip("'") == by and not header.startswith("=")
+
+
 def test_personal_data_in_open_answers_is_masked(tmp_path, small_model):
     rows = [wjx_row(1, ["不满意"] * 3 + ["一般"], text="打了十几次电话没人接，回电13812345678")]
     report = build_survey_report(write_csv(tmp_path / "s.csv", WJX_HEADER, rows), small_model)
@@ -175,7 +189,7 @@ def test_http_report_matches_the_library_and_refuses_other_files(small_model, tm
 
     settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", api_key="k")
     sample, before = SAMPLES / "survey_wjx_2026-11.csv", SAMPLES / "survey_wjx_2026-10.csv"
-    with TestClient(create_app(model=small_model, settings=settings)) as client:
+    with TestClient(create_app(model=small_model, settings=settings), base_url="http://localhost") as client:
         files = {"file": (sample.name, sample.read_bytes(), "text/csv")}
         assert client.post("/v1/surveys/report", files=files).status_code == 401
         response = client.post("/v1/surveys/report", headers={"X-API-Key": "k"}, data={"by": ["9、您所在的区域"]},

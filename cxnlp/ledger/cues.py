@@ -16,6 +16,9 @@ from cxnlp.text import Token, normalize, tokenize_spans
 NEGATORS = frozenset({"不", "没", "没有", "从不", "从来不", "从没", "从没有", "从来没", "从来没有", "别", "不会",
                       "不用", "无需", "不必", "不想", "未", "并未", "绝不", "决不", "不再"})
 NEGATION_WINDOW = 2                         # tokens before a cue that a negator may stand on
+# Words between a negator and its cue that do not use up the window: "我没有说要曝光" takes the cue back
+# as "没有曝光" does.
+SAYING_WORDS = frozenset({"说", "要", "说要", "想", "想要", "打算", "准备", "会", "去"})
 _CLAUSE_END = re.compile(r"[,.;!?]")       # normalized clause punctuation: a negation does not reach past it
 _WORD_CHAR = re.compile(r"[0-9a-z]")
 
@@ -81,9 +84,13 @@ class CueMatcher:
         return bool(self.find(text, tokens))
 
     def _negated(self, norm: str, tokens: Sequence[Token], k: int) -> bool:
-        for j in range(k - 1, max(-1, k - 1 - self.window), -1):
+        counted, j = 0, k - 1
+        while j >= 0 and counted < self.window:
             if _CLAUSE_END.search(norm, tokens[j].end, tokens[j + 1].start):
                 return False
-            if norm[tokens[j].start:tokens[j].end] in self.negators:
+            word = norm[tokens[j].start:tokens[j].end]
+            if word in self.negators:
                 return True
+            counted += word not in SAYING_WORDS
+            j -= 1
         return False

@@ -22,11 +22,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from cxnlp.errors import LedgerError
+from cxnlp.errors import LedgerBusyError, LedgerError
 from cxnlp.ledger.models import SchemaVersion
 
 # The Alembic revision each numbered schema version of releases 1.0.x corresponds to.
 LEGACY_REVISIONS = {1: "0001", 2: "0002"}
+# Seconds a SQLite statement waits for another writer's lock before it fails with LedgerBusyError.
+SQLITE_BUSY_TIMEOUT = 30.0
 
 _ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
@@ -52,8 +54,15 @@ def _create(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             _make_folder(url)
-            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False},
                                    json_serializer=_json_dumps)
+
+            @event.listens_for(engine, "handle_error")
+            def _busy(context) -> None:  # pragma: no cover - exercised via SQLite tests
+                if "database is locked" in str(context.original_exception):
+                    raise LedgerBusyError(
+                        f"the ledger {_safe(url)} is locked by another writer (waited {SQLITE_BUSY_TIMEOUT:g} s); "
+                        "nothing was changed: try again when it has finished") from context.original_exception
 
             @event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised via SQLite tests

@@ -5,6 +5,7 @@ numbers stored as numbers and every text cell neutralised against formula inject
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,16 @@ HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 PERCENT = "0.0%"
 
 
+def _sheet_title(title: str) -> str:
+    """A title Excel accepts: none of []:*?/\\, at most 31 characters (a group column's name is the
+    export's header, which may hold anything)."""
+    return re.sub(r"[\[\]:*?/\\]", "", title)[:31].strip("'") or "sheet"
+
+
 def _sheet(wb: Workbook, title: str, header: list[str], rows: list[list[Any]], widths: list[int],
            percent_columns: tuple[int, ...] = ()) -> Any:
-    ws = wb.create_sheet(title)
-    ws.append(header)
+    ws = wb.create_sheet(_sheet_title(title))
+    ws.append(xlsx_row(header))  # a header can be a column name from the export: neutralise formulas
     for cell in ws[1]:
         cell.font, cell.fill = Font(bold=True), HEADER_FILL
     for row in rows:
@@ -121,7 +128,7 @@ def write_survey_workbook(report: dict[str, Any], path: str | Path) -> None:
         dims = [d["dimension"] for d in scores["dimensions"]]
         rows = [[g["group"], g["n"], g["overall"]["csat"], g["overall"]["mean"], *(g["dimensions"].get(d) for d in dims),
                  g["nps"]] for g in groups]
-        _sheet(wb, f"分组-{col}"[:31], [col, "有效问卷", "满意度", "平均分", *dims, "NPS"], rows,
+        _sheet(wb, f"分组-{col}", [col, "有效问卷", "满意度", "平均分", *dims, "NPS"], rows,
                [16, 10, 10, 10, *([12] * len(dims)), 8], percent_columns=(3,))
 
     cat_rows = [[_zh(c["category"]), c["count"], c["share"], "\n".join(c["examples"])] for c in neg["categories"]]
