@@ -1,0 +1,213 @@
+"""Queries the dashboard pages need beyond the month summary: the filtered record list, the per-month
+trend, sentiment by channel, departments' workload. Every count is made by the database; the month's
+own figures (totals, shares, change, overdue, alerts) come from ``summary.month_summary`` and are not
+counted again here. The trend reads each month with the summary's own counter, so a month's bar in
+the trend is the same number as that month's summary."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Text, and_, case, cast, func, or_, select
+from sqlalchemy.orm import Session
+
+from cxnlp.errors import LedgerError
+from cxnlp.ledger.models import FeedbackRecord
+from cxnlp.ledger.records import utcnow
+from cxnlp.ledger.summary import OPEN_STATUSES, _effective_sentiment, _month_counts, month_bounds, previous_month
+
+NONE = "(none)"  # the summary's name for a record without channel or department
+SORTS = {
+    "received_at": FeedbackRecord.received_at,
+    "confidence": FeedbackRecord.confidence,
+    "due_at": FeedbackRecord.due_at,
+    "severity": FeedbackRecord.severity,
+    "status": FeedbackRecord.status,
+    "id": FeedbackRecord.id,
+}
+MAX_PER_PAGE = 200
+
+
+@dataclass
+class RecordFilter:
+    """What the 台账 list shows; an empty field does not filter. ``needs_review`` means confidence under
+    the model's threshold and no analyst correction yet (what the review queue holds); ``unresolved``: a status the summary counts as open."""
+
+    month: str | None = None
+    category: str | None = None
+    sentiment: str | None = None
+    severity: str | None = None
+    status: str | None = None
+    unresolved: bool = False
+    department: str | None = None
+    channel: str | None = None
+    overdue: bool = False
+    needs_review: bool = False
+    q: str | None = None
+
+    def as_params(self) -> dict[str, str]:
+        """The filter as query parameters (for links and the export)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is True:
+                out[f.name] = "1"
+            elif value:
+                out[f.name] = str(value)
+        return out
+
+
+def overdue_clause(now: datetime) -> Any:
+    """Overdue as the month summary counts it: still open and past its deadline."""
+    return and_(FeedbackRecord.status.in_(OPEN_STATUSES), FeedbackRecord.due_at < now)
+
+
+def needs_review_clause(min_confidence: float) -> Any:
+    """A prediction needs review when its confidence is under the model's threshold (as
+    ``Prediction.needs_review``) and no analyst has corrected it yet."""
+    return and_(FeedbackRecord.confidence < min_confidence, FeedbackRecord.corrected_at.is_(None))
+
+
+def _effective_categories_text() -> Any:
+    return cast(func.coalesce(FeedbackRecord.corrected_categories, FeedbackRecord.categories), Text)
+
+
+def _optional(column: Any, value: str) -> Any:
+    return or_(column.is_(None), column == "") if value == NONE else column == value
+
+
+def filter_clauses(f: RecordFilter, *, now: datetime, min_confidence: float) -> list[Any]:
+    clauses: list[Any] = []
+    if f.month:
+        start, end = month_bounds(f.month)
+        clauses += [FeedbackRecord.received_at >= start, FeedbackRecord.received_at < end]
+    if f.category:
+        # Categories are stored as a JSON list of names; a quoted name is one whole element.
+        clauses.append(_effective_categories_text().contains(f'"{f.category}"', autoescape=True))
+    if f.sentiment:
+        clauses.append(_effective_sentiment() == f.sentiment)
+    if f.severity:
+        clauses.append(FeedbackRecord.severity == f.severity)
+    if f.status:
+        clauses.append(FeedbackRecord.status == f.status)
+    if f.unresolved:
+        clauses.append(FeedbackRecord.status.in_(OPEN_STATUSES))
+    if f.department:
+        clauses.append(_optional(FeedbackRecord.department, f.department))
+    if f.channel:
+        clauses.append(_optional(FeedbackRecord.channel, f.channel))
+    if f.overdue:
+        clauses.append(overdue_clause(now))
+    if f.needs_review:
+        clauses.append(needs_review_clause(min_confidence))
+    if f.q:
+        clauses.append(or_(FeedbackRecord.text.contains(f.q, autoescape=True),
+                           FeedbackRecord.source_id.contains(f.q, autoescape=True)))
+    return clauses
+
+
+def _ordered(query: Any, sort: str, descending: bool) -> Any:
+    if sort not in SORTS:
+        raise LedgerError(f"cannot sort by {sort!r} (one of {', '.join(SORTS)})")
+    column = SORTS[sort]
+    return query.order_by(column.desc() if descending else column.asc(),
+                          FeedbackRecord.id.desc() if descending else FeedbackRecord.id.asc())
+
+
+def list_records(*, session: Session, filters: RecordFilter, min_confidence: float, sort: str = "received_at",
+                 descending: bool = True, page: int = 1, per_page: int = 50, now: datetime | None = None
+                 ) -> tuple[list[FeedbackRecord], int]:
+    """One page of the filtered records and the number of records the filter matches."""
+    where = filter_clauses(filters, now=now or utcnow(), min_confidence=min_confidence)
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    total = session.scalar(select(func.count()).select_from(FeedbackRecord).where(*where)) or 0
+    query = _ordered(select(FeedbackRecord).where(*where), sort, descending)
+    rows = list(session.scalars(query.offset((max(page, 1) - 1) * per_page).limit(per_page)))
+    return rows, total
+
+
+def iter_records(*, session: Session, filters: RecordFilter, min_confidence: float, sort: str = "received_at",
+                 descending: bool = True, now: datetime | None = None) -> Iterator[FeedbackRecord]:
+    """Every record the filter matches, read in batches (the export of the filtered list)."""
+    where = filter_clauses(filters, now=now or utcnow(), min_confidence=min_confidence)
+    query = _ordered(select(FeedbackRecord).where(*where), sort, descending).execution_options(yield_per=1000)
+    yield from session.scalars(query)
+
+
+def months_back(month: str, n: int) -> list[str]:
+    """``n`` months ending with ``month``, oldest first."""
+    months = [month]
+    while len(months) < n:
+        months.append(previous_month(months[-1]))
+    return months[::-1]
+
+
+def category_trend(*, session: Session, month: str, categories: Sequence[str], n: int = 12
+                   ) -> dict[str, Any]:
+    """Negative feedback per category for the ``n`` months up to ``month``, counted by the summary's
+    own month counter (one GROUP BY per month)."""
+    months = months_back(month, n)
+    counts = [_month_counts(session, m) for m in months]
+    return {"months": months,
+            "series": {c: [mc.by_cat.get(c, 0) for mc in counts] for c in categories},
+            "negative": [mc.negative for mc in counts],
+            "total": [mc.total for mc in counts]}
+
+
+def sentiment_by_channel(*, session: Session, month: str) -> dict[str, dict[str, int]]:
+    """{channel: {sentiment: records}} of the month (effective sentiment, as the summary reads it)."""
+    start, end = month_bounds(month)
+    channel = func.coalesce(func.nullif(FeedbackRecord.channel, ""), NONE)
+    sentiment = _effective_sentiment()
+    out: dict[str, dict[str, int]] = {}
+    query = (select(channel, sentiment, func.count())
+             .where(FeedbackRecord.received_at >= start, FeedbackRecord.received_at < end)
+             .group_by(channel, sentiment))
+    for ch, sent, n in session.execute(query):
+        out.setdefault(ch, {})[sent] = n
+    return dict(sorted(out.items(), key=lambda kv: -sum(kv[1].values())))
+
+
+def department_workload(*, session: Session, month: str, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Per department, the month's records still open and, of those, the overdue ones."""
+    now = now or utcnow()
+    start, end = month_bounds(month)
+    dept = func.coalesce(func.nullif(FeedbackRecord.department, ""), NONE)
+    query = (select(dept, func.count(), func.sum(case((FeedbackRecord.due_at < now, 1), else_=0)))
+             .where(FeedbackRecord.received_at >= start, FeedbackRecord.received_at < end,
+                    FeedbackRecord.status.in_(OPEN_STATUSES))
+             .group_by(dept))
+    rows = [{"department": d, "open": n, "overdue": int(late or 0)} for d, n, late in session.execute(query)]
+    return sorted(rows, key=lambda r: (-r["overdue"], -r["open"], r["department"]))
+
+
+def count_needs_review(*, session: Session, month: str, min_confidence: float) -> int:
+    start, end = month_bounds(month)
+    return session.scalar(select(func.count()).select_from(FeedbackRecord).where(
+        FeedbackRecord.received_at >= start, FeedbackRecord.received_at < end,
+        needs_review_clause(min_confidence))) or 0
+
+
+def latest_month(session: Session) -> str | None:
+    """The month of the newest record (the overview opens there when the current month is empty)."""
+    latest = session.scalar(select(func.max(FeedbackRecord.received_at)))
+    return f"{latest.year}-{latest.month:02d}" if latest else None
+
+
+def filter_options(session: Session) -> dict[str, list[str]]:
+    """The channels and departments present, for the list's drop-downs."""
+    out = {}
+    for name, column in (("channels", FeedbackRecord.channel), ("departments", FeedbackRecord.department)):
+        values = session.scalars(select(func.coalesce(func.nullif(column, ""), NONE)).distinct())
+        out[name] = sorted(v for v in values if v is not None)
+    return out
+
+
+def corrections_since(session: Session, since: datetime | None) -> int:
+    """Records an analyst corrected after ``since`` (a model's training time): what a retrain would add."""
+    query = select(func.count()).select_from(FeedbackRecord).where(FeedbackRecord.corrected_at.is_not(None))
+    if since is not None:
+        query = query.where(FeedbackRecord.corrected_at >= since)
+    return session.scalar(query) or 0
