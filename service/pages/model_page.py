@@ -4,6 +4,7 @@ every worker."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -20,6 +21,10 @@ from service.routes.model import reload_model
 from service.schemas import ReloadRequest
 
 router = APIRouter(include_in_schema=False)
+
+
+def _root(request: Request) -> Path:
+    return retrain.candidates_root(request.app.state.settings.model_root)
 
 
 def trained_at(card: dict) -> datetime | None:
@@ -42,7 +47,7 @@ def figures(cv: dict | None) -> dict:
 def model_view(request: Request, actor: Actor, session: SessionDep, model: ModelDep):
     card = model.card
     since = trained_at(card)
-    jobs = retrain.list_jobs()
+    jobs = retrain.list_jobs(_root(request))
     return page(request, "model.html", {
         "title": "模型", "card": card, "version": model.version, "model_dir": str(model.path),
         "corrections": corrections_since(session, since), "current": figures(card.get("metrics", {}).get("cross_validation")),
@@ -52,25 +57,25 @@ def model_view(request: Request, actor: Actor, session: SessionDep, model: Model
 
 @router.post("/model/retrain", dependencies=[CsrfChecked])
 def model_retrain(request: Request, actor: Actor):
-    if any(j.state == "running" for j in retrain.list_jobs()):
+    if any(j.state == "running" for j in retrain.list_jobs(_root(request))):
         raise HTTPException(status_code=409, detail="已有训练任务在运行")
     try:
-        retrain.start_job(ledger_url=request.app.state.settings.ledger_url)
+        retrain.start_job(ledger_url=request.app.state.settings.ledger_url, root=_root(request))
     except (CxnlpError, OSError) as exc:
         raise HTTPException(status_code=500, detail=f"无法开始训练：{exc}") from exc
     return RedirectResponse("/model", status_code=303)
 
 
 @router.get("/model/jobs")
-def model_jobs(actor: Actor):
-    return JSONResponse([j.to_dict() for j in retrain.list_jobs()])
+def model_jobs(request: Request, actor: Actor):
+    return JSONResponse([j.to_dict() for j in retrain.list_jobs(_root(request))])
 
 
 @router.post("/model/promote", dependencies=[CsrfChecked])
 async def model_promote(request: Request, actor: Actor, job: Annotated[str, Form(max_length=100)]):
     """The candidate goes through ``POST /v1/model/reload``'s own code: checked against the model roots,
     loaded, then swapped in every worker."""
-    found = retrain.find_job(job)
+    found = retrain.find_job(job, _root(request))
     if found is None or found.state != "done":
         raise HTTPException(status_code=404, detail="没有这个已完成的候选模型")
     result = await reload_model(request, ReloadRequest(model_dir=str(found.model_dir.resolve())))

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from cxnlp.errors import ConfigError
+from cxnlp.store import TRAINED_MODELS_DIR, model_roots
 
 PROJECT = Path(__file__).resolve().parents[2]
 RECIPE = PROJECT / "training" / "default.toml"
-CANDIDATES = Path("models")
 LOG_TAIL = 30
 
 
@@ -46,6 +46,12 @@ class Job:
         return exit_file.stat().st_mtime if exit_file.exists() else None
 
 
+def candidates_root(model_root: str | None) -> Path:
+    """Where candidates go: under the first ``CXNLP_MODEL_ROOT`` when one is set, else ``./models``
+    (where `cxnlp train` writes): a folder promote is allowed to load from."""
+    return model_roots(model_root)[0] if model_root and model_root.strip() else TRAINED_MODELS_DIR
+
+
 def train_command(model_dir: Path, report: Path) -> list[str]:
     if not RECIPE.exists():
         raise ConfigError(f"the training recipe {RECIPE} is not here: retraining needs the source checkout")
@@ -53,7 +59,7 @@ def train_command(model_dir: Path, report: Path) -> list[str]:
             "--out", str(model_dir), "--report-json", str(report)]
 
 
-def start_job(*, ledger_url: str, root: Path = CANDIDATES, command: list[str] | None = None) -> Job:
+def start_job(*, ledger_url: str, root: Path, command: list[str] | None = None) -> Job:
     """Start training in a child process; a thread of this worker waits for it and writes its exit code."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     model_dir = root / f"candidate-{stamp}"
@@ -105,12 +111,12 @@ def read_job(folder: Path) -> Job:
                started=(folder / "command.json").stat().st_mtime, exit_code=exit_code, log_tail=tail, report=report)
 
 
-def list_jobs(root: Path = CANDIDATES) -> list[Job]:
+def list_jobs(root: Path) -> list[Job]:
     """Every job under ``root``, newest first."""
     if not root.is_dir():
         return []
     return [read_job(f) for f in sorted(root.glob("candidate-*.job"), reverse=True) if f.is_dir()]
 
 
-def find_job(name: str, root: Path = CANDIDATES) -> Job | None:
+def find_job(name: str, root: Path) -> Job | None:
     return next((j for j in list_jobs(root) if j.name == name), None)
