@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, case, cast, func, or_, select
+from sqlalchemy import Text, and_, case, cast, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from cxnlp.errors import LedgerError
@@ -144,16 +144,37 @@ def months_back(month: str, n: int) -> list[str]:
     return months[::-1]
 
 
-def category_trend(*, session: Session, month: str, categories: Sequence[str], n: int = 12
-                   ) -> dict[str, Any]:
+def category_trend(*, session: Session, month: str, categories: Sequence[str], n: int = 6,
+                   known: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
     """Negative feedback per category for the ``n`` months up to ``month``, counted by the summary's
-    own month counter (one GROUP BY per month)."""
+    own month counter (one GROUP BY per month). ``known``: months already counted (the summary holds
+    this month and the previous one), taken as they are rather than counted again."""
     months = months_back(month, n)
-    counts = [_month_counts(session, m) for m in months]
-    return {"months": months,
-            "series": {c: [mc.by_cat.get(c, 0) for mc in counts] for c in categories},
-            "negative": [mc.negative for mc in counts],
-            "total": [mc.total for mc in counts]}
+    known = known or {}
+    counts = {m: known[m] if m in known else dict(_month_counts(session, m).by_cat) for m in months}
+    return {"months": months, "series": {c: [counts[m].get(c, 0) for m in months] for c in categories}}
+
+
+def summary_counts(summary: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """The per-category negative counts a month summary already holds (its month and the previous)."""
+    return {summary["month"]: {c: v["count"] for c, v in summary["by_category"].items()},
+            summary["previous"]["month"]: {c: v["previous"] for c, v in summary["change"].items()}}
+
+
+def ensure_statistics(session: Session) -> bool:
+    """On SQLite, gather the planner's statistics once if the ledger has none (``ANALYZE feedback``,
+    about 0.1 s for 200,000 records). Without them SQLite reads a month's overdue items through the
+    (status, deadline) index, i.e. every open record of every month, instead of the month's range.
+    PostgreSQL keeps its statistics itself. Returns whether it ran."""
+    if session.get_bind().dialect.name != "sqlite":
+        return False
+    has_stats = session.execute(text(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'")).first() is not None
+    if has_stats and session.execute(text("SELECT 1 FROM sqlite_stat1 WHERE tbl = 'feedback'")).first():
+        return False
+    session.execute(text("ANALYZE feedback"))
+    session.commit()
+    return True
 
 
 def sentiment_by_channel(*, session: Session, month: str) -> dict[str, dict[str, int]]:
@@ -171,15 +192,17 @@ def sentiment_by_channel(*, session: Session, month: str) -> dict[str, dict[str,
 
 
 def department_workload(*, session: Session, month: str, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Per department, the month's records still open and, of those, the overdue ones."""
+    """Per department, the month's records still open and, of those, the overdue ones (counted over
+    the month's range, so the database reads the month and not every open record)."""
     now = now or utcnow()
     start, end = month_bounds(month)
     dept = func.coalesce(func.nullif(FeedbackRecord.department, ""), NONE)
-    query = (select(dept, func.count(), func.sum(case((FeedbackRecord.due_at < now, 1), else_=0)))
-             .where(FeedbackRecord.received_at >= start, FeedbackRecord.received_at < end,
-                    FeedbackRecord.status.in_(OPEN_STATUSES))
+    is_open = FeedbackRecord.status.in_(OPEN_STATUSES)
+    query = (select(dept, func.sum(case((is_open, 1), else_=0)), func.sum(case((overdue_clause(now), 1), else_=0)))
+             .where(FeedbackRecord.received_at >= start, FeedbackRecord.received_at < end)
              .group_by(dept))
-    rows = [{"department": d, "open": n, "overdue": int(late or 0)} for d, n, late in session.execute(query)]
+    rows = [{"department": d, "open": int(n or 0), "overdue": int(late or 0)}
+            for d, n, late in session.execute(query) if n]
     return sorted(rows, key=lambda r: (-r["overdue"], -r["open"], r["department"]))
 
 

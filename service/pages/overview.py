@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
 
-from cxnlp.ledger.dashboard import (NONE, category_trend, count_needs_review, department_workload, latest_month,
-                                    sentiment_by_channel)
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from cxnlp.ledger.dashboard import (NONE, category_trend, count_needs_review, department_workload, ensure_statistics,
+                                    latest_month, sentiment_by_channel, summary_counts)
 from cxnlp.ledger.summary import month_summary
 from cxnlp.taxonomy import SENTIMENTS
 from service.deps import ModelDep, SessionDep
@@ -18,7 +20,8 @@ from service.pages.render import page, query, zh_category, zh_sentiment
 from service.schemas import MONTH_PATTERN
 
 router = APIRouter(include_in_schema=False)
-TREND_MONTHS = 12
+TREND_MONTHS = 6
+MAX_TREND_MONTHS = 12
 
 
 def ledger_link(**params: str | bool) -> str:
@@ -71,11 +74,16 @@ def charts(s: dict, trend: dict, channels: dict, categories: tuple[str, ...]) ->
 
 
 @router.get("/", name="overview")
-def overview(request: Request, actor: Actor, session: SessionDep, model: ModelDep, month: str | None = None):
+def overview(request: Request, actor: Actor, session: SessionDep, model: ModelDep, month: str | None = None,
+             trend: Annotated[int, Query(ge=2, le=MAX_TREND_MONTHS)] = TREND_MONTHS):
+    if not getattr(request.app.state, "ledger_statistics", False):
+        ensure_statistics(session)
+        request.app.state.ledger_statistics = True
     month = pick_month(session, month)
     categories = tuple(model.estimator.categories_)
     s = month_summary(session=session, month=month, categories=categories)
-    trend = category_trend(session=session, month=month, categories=categories, n=TREND_MONTHS)
+    trend_counts = category_trend(session=session, month=month, categories=categories, n=trend,
+                                  known=summary_counts(s))
     channels = sentiment_by_channel(session=session, month=month)
     needs_review = count_needs_review(session=session, month=month, min_confidence=model.estimator.min_confidence)
     cards = [
@@ -92,5 +100,5 @@ def overview(request: Request, actor: Actor, session: SessionDep, model: ModelDe
     departments = department_workload(session=session, month=month)
     return page(request, "overview.html", {
         "month": month, "s": s, "cards": cards, "categories": categories, "departments": departments,
-        "charts": charts(s, trend, channels, categories), "none": NONE, "ledger_link": ledger_link,
-        "title": "总览"})
+        "charts": charts(s, trend_counts, channels, categories), "none": NONE, "ledger_link": ledger_link,
+        "title": "总览", "trend_months": trend, "max_trend": MAX_TREND_MONTHS})
