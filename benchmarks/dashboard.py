@@ -38,6 +38,8 @@ def sample_texts(limit: int = 3000) -> list[str]:
 
 def fill_ledger(url: str, n: int, *, last_month: str, seed: int = 7, model=None) -> None:
     """``n`` records over the ``MONTHS`` months up to ``last_month``; a few corrected and resolved."""
+    from sqlalchemy import null
+
     from cxnlp.ledger.db import session_scope
     from cxnlp.ledger.records import FeedbackIn, insert_records, record_rows
     from cxnlp.ledger.rules import LedgerRules
@@ -64,9 +66,12 @@ def fill_ledger(url: str, n: int, *, last_month: str, seed: int = 7, model=None)
             row.update(source_id=f"bench-{k}", channel=rng.choice(CHANNELS) or None, received_at=received,
                        due_at=received + timedelta(hours=due_hours),
                        status=rng.choices(("open", "in_progress", "resolved", "closed"), (3, 1, 3, 3))[0])
-            if rng.random() < 0.03:
-                row.update(corrected_categories=row["categories"], corrected_sentiment=row["sentiment"],
-                           corrected_by="bench", corrected_at=now)
+            # every row names every column (a batched insert takes its columns from the first row); SQL
+            # NULL, not JSON null, where nothing was corrected
+            corrected = rng.random() < 0.03
+            row.update(corrected_categories=row["categories"] if corrected else null(),
+                       corrected_sentiment=row["sentiment"] if corrected else None,
+                       corrected_by="bench" if corrected else None, corrected_at=now if corrected else None)
             batch.append(row)
             if len(batch) == 5000:
                 insert_records(session=session, rows=batch)
