@@ -16,11 +16,10 @@ from fastapi.testclient import TestClient
 from markupsafe import Markup
 from openpyxl import load_workbook
 
-from cxnlp.ledger.dashboard import (RecordFilter, category_trend, department_workload, list_records,
-                                    sentiment_by_channel)
+from cxnlp.ledger.dashboard import RecordFilter, category_trend, list_records, month_breakdown
 from cxnlp.ledger.db import session_scope
 from cxnlp.ledger.models import FeedbackRecord
-from cxnlp.ledger.summary import month_summary
+from cxnlp.ledger.summary import OPEN_STATUSES, month_summary
 from cxnlp.settings import Settings
 from ledger_fill import MONTH, PREVIOUS, XSS_CHANNEL, XSS_TEXTS, fill
 from service.main import create_app
@@ -91,13 +90,16 @@ def test_the_trend_reads_each_month_as_its_summary(ledger, small_model):
         for k, month in enumerate(trend["months"]):
             s = month_summary(session=session, month=month, categories=cats)
             assert [trend["series"][c][k] for c in cats] == [s["by_category"][c]["count"] for c in cats]
-        workload = department_workload(session=session, month=MONTH)
+        breakdown = month_breakdown(session=session, month=MONTH, min_confidence=small_model.estimator.min_confidence)
         s = month_summary(session=session, month=MONTH, categories=cats)
-        assert sum(d["overdue"] for d in workload) == len(s["overdue"])
-        assert sum(d["open"] for d in workload) == s["status"].get("open", 0) + s["status"].get("in_progress", 0)
-        channels = sentiment_by_channel(session=session, month=MONTH)
+        assert sum(d["overdue"] for d in breakdown.departments) == len(s["overdue"])
+        assert sum(d["open"] for d in breakdown.departments) == sum(s["status"].get(k, 0) for k in OPEN_STATUSES)
+        channels = breakdown.channels
         assert sum(v.get("negative", 0) for v in channels.values()) == s["negative"]
         assert sum(sum(v.values()) for v in channels.values()) == s["total"]
+        _, review = list_records(session=session, filters=RecordFilter(month=MONTH, needs_review=True),
+                                 min_confidence=small_model.estimator.min_confidence)
+        assert breakdown.needs_review == review
 
 
 def test_filters_narrow_the_list_in_sql(ledger, small_model):

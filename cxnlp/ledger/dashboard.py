@@ -177,40 +177,45 @@ def ensure_statistics(session: Session) -> bool:
     return True
 
 
-def sentiment_by_channel(*, session: Session, month: str) -> dict[str, dict[str, int]]:
-    """{channel: {sentiment: records}} of the month (effective sentiment, as the summary reads it)."""
-    start, end = month_bounds(month)
-    channel = func.coalesce(func.nullif(FeedbackRecord.channel, ""), NONE)
-    sentiment = _effective_sentiment()
-    out: dict[str, dict[str, int]] = {}
-    query = (select(channel, sentiment, func.count())
-             .where(FeedbackRecord.received_at >= start, FeedbackRecord.received_at < end)
-             .group_by(channel, sentiment))
-    for ch, sent, n in session.execute(query):
-        out.setdefault(ch, {})[sent] = n
-    return dict(sorted(out.items(), key=lambda kv: -sum(kv[1].values())))
+@dataclass
+class MonthBreakdown:
+    """The month by channel and department, from one pass over its records."""
+
+    channels: dict[str, dict[str, int]]   # {channel: {sentiment: records}}, busiest channel first
+    departments: list[dict[str, Any]]     # [{department, open, overdue}] of departments with open records
+    needs_review: int                     # records under the model's confidence threshold, not yet corrected
 
 
-def department_workload(*, session: Session, month: str, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Per department, the month's records still open and, of those, the overdue ones (counted over
-    the month's range, so the database reads the month and not every open record)."""
+def month_breakdown(*, session: Session, month: str, min_confidence: float, now: datetime | None = None
+                    ) -> MonthBreakdown:
+    """Sentiment by channel (effective sentiment, as the summary reads it), each department's open and
+    overdue records (open and overdue as the summary counts them) and the records needing review: one
+    GROUP BY over the month's range, so the database reads the month once and never every open record."""
     now = now or utcnow()
     start, end = month_bounds(month)
+    channel = func.coalesce(func.nullif(FeedbackRecord.channel, ""), NONE)
     dept = func.coalesce(func.nullif(FeedbackRecord.department, ""), NONE)
-    is_open = FeedbackRecord.status.in_(OPEN_STATUSES)
-    query = (select(dept, func.sum(case((is_open, 1), else_=0)), func.sum(case((overdue_clause(now), 1), else_=0)))
+    sentiment = _effective_sentiment()
+    count_if = lambda cond: func.sum(case((cond, 1), else_=0))  # noqa: E731
+    query = (select(channel, dept, sentiment, func.count(), count_if(FeedbackRecord.status.in_(OPEN_STATUSES)),
+                    count_if(overdue_clause(now)), count_if(needs_review_clause(min_confidence)))
              .where(FeedbackRecord.received_at >= start, FeedbackRecord.received_at < end)
-             .group_by(dept))
-    rows = [{"department": d, "open": int(n or 0), "overdue": int(late or 0)}
-            for d, n, late in session.execute(query) if n]
-    return sorted(rows, key=lambda r: (-r["overdue"], -r["open"], r["department"]))
-
-
-def count_needs_review(*, session: Session, month: str, min_confidence: float) -> int:
-    start, end = month_bounds(month)
-    return session.scalar(select(func.count()).select_from(FeedbackRecord).where(
-        FeedbackRecord.received_at >= start, FeedbackRecord.received_at < end,
-        needs_review_clause(min_confidence))) or 0
+             .group_by(channel, dept, sentiment))
+    channels: dict[str, dict[str, int]] = {}
+    departments: dict[str, dict[str, Any]] = {}
+    review = 0
+    for ch, dp, sent, n, n_open, n_late, n_review in session.execute(query):
+        by_sent = channels.setdefault(ch, {})
+        by_sent[sent] = by_sent.get(sent, 0) + n
+        row = departments.setdefault(dp, {"department": dp, "open": 0, "overdue": 0})
+        row["open"] += int(n_open or 0)
+        row["overdue"] += int(n_late or 0)
+        review += int(n_review or 0)
+    return MonthBreakdown(
+        channels=dict(sorted(channels.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))),
+        departments=sorted((r for r in departments.values() if r["open"]),
+                           key=lambda r: (-r["overdue"], -r["open"], r["department"])),
+        needs_review=review)
 
 
 def latest_month(session: Session) -> str | None:

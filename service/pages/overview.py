@@ -10,8 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from cxnlp.ledger.dashboard import (NONE, category_trend, count_needs_review, department_workload, ensure_statistics,
-                                    latest_month, sentiment_by_channel, summary_counts)
+from cxnlp.ledger.dashboard import NONE, category_trend, ensure_statistics, latest_month, month_breakdown, summary_counts
 from cxnlp.ledger.summary import month_summary
 from cxnlp.taxonomy import SENTIMENTS
 from service.deps import ModelDep, SessionDep
@@ -84,8 +83,8 @@ def overview(request: Request, actor: Actor, session: SessionDep, model: ModelDe
     s = month_summary(session=session, month=month, categories=categories)
     trend_counts = category_trend(session=session, month=month, categories=categories, n=trend,
                                   known=summary_counts(s))
-    channels = sentiment_by_channel(session=session, month=month)
-    needs_review = count_needs_review(session=session, month=month, min_confidence=model.estimator.min_confidence)
+    breakdown = month_breakdown(session=session, month=month, min_confidence=model.estimator.min_confidence)
+    channels, needs_review = breakdown.channels, breakdown.needs_review
     cards = [
         {"label": "反馈总数", "value": s["total"], "url": ledger_link(month=month), "id": "total"},
         {"label": "负面反馈（投诉）", "value": s["negative"], "url": ledger_link(month=month, sentiment="negative"),
@@ -97,7 +96,7 @@ def overview(request: Request, actor: Actor, session: SessionDep, model: ModelDe
         {"label": "超期未办结", "value": len(s["overdue"]), "url": ledger_link(month=month, overdue=True),
          "id": "overdue"},
     ]
-    departments = department_workload(session=session, month=month)
+    departments = breakdown.departments
     return page(request, "overview.html", {
         "month": month, "s": s, "cards": cards, "categories": categories, "departments": departments,
         "charts": charts(s, trend_counts, channels, categories), "none": NONE, "ledger_link": ledger_link,
