@@ -37,6 +37,7 @@ class RecordFilter:
 
     month: str | None = None
     category: str | None = None
+    problem: str | None = None
     sentiment: str | None = None
     severity: str | None = None
     status: str | None = None
@@ -60,8 +61,11 @@ class RecordFilter:
 
 
 def overdue_clause(now: datetime) -> Any:
-    """Overdue as the month summary counts it: still open and past its deadline."""
-    return and_(FeedbackRecord.status.in_(OPEN_STATUSES), FeedbackRecord.due_at < now)
+    """Overdue as the month summary counts it: still open and past its deadline (and, in a ledger that
+    tells complaints from praise and questions, a complaint: only complaints have a deadline)."""
+    clause = and_(FeedbackRecord.status.in_(OPEN_STATUSES), FeedbackRecord.due_at < now)
+    kind = getattr(FeedbackRecord, "kind", None)
+    return clause if kind is None else and_(kind == "complaint", clause)
 
 
 def needs_review_clause(min_confidence: float) -> Any:
@@ -86,6 +90,11 @@ def filter_clauses(f: RecordFilter, *, now: datetime, min_confidence: float) -> 
     if f.category:
         # Categories are stored as a JSON list of names; a quoted name is one whole element.
         clauses.append(_effective_categories_text().contains(f'"{f.category}"', autoescape=True))
+    if f.problem:
+        problems = getattr(FeedbackRecord, "problems", None)  # ledgers with a problem catalogue (issue 11)
+        if problems is None:
+            raise LedgerError("this ledger does not record problems")
+        clauses.append(cast(problems, Text).contains(f'"{f.problem}"', autoescape=True))
     if f.sentiment:
         clauses.append(_effective_sentiment() == f.sentiment)
     if f.severity:

@@ -15,7 +15,7 @@ from cxnlp.ledger.summary import month_summary
 from cxnlp.taxonomy import SENTIMENTS
 from service.deps import ModelDep, SessionDep
 from service.pages.auth import Actor
-from service.pages.render import page, query, zh_category, zh_sentiment
+from service.pages.render import page, pct, query, zh_category, zh_sentiment
 from service.schemas import MONTH_PATTERN
 
 router = APIRouter(include_in_schema=False)
@@ -72,6 +72,31 @@ def charts(s: dict, trend: dict, channels: dict, categories: tuple[str, ...]) ->
     return {"by_category": by_category, "trend": trend_chart, "channels": channel_chart}
 
 
+def overdue_count(s: dict) -> int:
+    """The month's overdue items: by tier when the summary counts them so (its list is then cut short)."""
+    by_tier = (s.get("service") or {}).get("overdue_by_severity")
+    return sum(by_tier.values()) if by_tier else len(s["overdue"])
+
+
+def service_cards(s: dict, month: str) -> list[dict]:
+    """Cards for the service cycle's numbers, shown when the ledger's summary has them (a ledger with
+    response tiers and follow-ups): response and resolution within tier, follow-up coverage, satisfaction."""
+    service, followups = s.get("service"), s.get("followups")
+    cards = []
+    if service:
+        cards += [{"label": "按时响应率", "value": pct(service.get("response_within_tier")), "id": "response",
+                   "url": ledger_link(month=month)},
+                  {"label": "按时办结率", "value": pct(service.get("resolution_within_tier")), "id": "resolution",
+                   "url": ledger_link(month=month, overdue=True)}]
+    if followups:
+        satisfaction = followups.get("satisfaction")
+        cards += [{"label": "回访覆盖率", "value": pct(followups.get("coverage")), "id": "followup_coverage",
+                   "url": ledger_link(month=month)},
+                  {"label": "回访满意度（1–5）", "value": "—" if satisfaction is None else satisfaction,
+                   "id": "satisfaction", "url": ledger_link(month=month)}]
+    return cards
+
+
 @router.get("/", name="overview")
 def overview(request: Request, actor: Actor, session: SessionDep, model: ModelDep, month: str | None = None,
              trend: Annotated[int, Query(ge=2, le=MAX_TREND_MONTHS)] = TREND_MONTHS):
@@ -93,9 +118,10 @@ def overview(request: Request, actor: Actor, session: SessionDep, model: ModelDe
          "url": ledger_link(month=month, sentiment="negative"), "id": "negative_share"},
         {"label": "待复核占比", "value": f"{needs_review / s['total'] * 100:.1f}%" if s["total"] else "—",
          "note": f"{needs_review} 条", "url": ledger_link(month=month, needs_review=True), "id": "needs_review"},
-        {"label": "超期未办结", "value": len(s["overdue"]), "url": ledger_link(month=month, overdue=True),
+        {"label": "超期未办结", "value": overdue_count(s), "url": ledger_link(month=month, overdue=True),
          "id": "overdue"},
     ]
+    cards += service_cards(s, month)
     departments = breakdown.departments
     return page(request, "overview.html", {
         "month": month, "s": s, "cards": cards, "categories": categories, "departments": departments,
