@@ -56,6 +56,11 @@ def plain(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+def minute(value: datetime | None) -> str:
+    """A stored time in the lists (minutes, no zone: the list's header says UTC); — when there is none."""
+    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
 def query(params: dict[str, Any], **changes: Any) -> str:
     """A query string of ``params`` with ``changes`` applied (empty values dropped)."""
     merged = {**params, **changes}
@@ -87,7 +92,7 @@ def highlight(text: str, evidence: dict[str, list[dict[str, Any]]]) -> Markup:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(zh_category=zh_category, zh_sentiment=zh_sentiment, zh_status=zh_status, pct=pct, plain=plain,
+    env.filters.update(zh_category=zh_category, zh_sentiment=zh_sentiment, zh_status=zh_status, pct=pct, plain=plain, minute=minute,
                        when=when)
     env.globals.update(query=query, NAV=NAV)
     return env
