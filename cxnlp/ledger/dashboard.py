@@ -38,6 +38,8 @@ class RecordFilter:
     month: str | None = None
     category: str | None = None
     problem: str | None = None
+    kind: str | None = None
+    urgency: str | None = None
     sentiment: str | None = None
     severity: str | None = None
     status: str | None = None
@@ -95,6 +97,13 @@ def filter_clauses(f: RecordFilter, *, now: datetime, min_confidence: float) -> 
         if problems is None:
             raise LedgerError("this ledger does not record problems")
         clauses.append(cast(problems, Text).contains(f'"{f.problem}"', autoescape=True))
+    for name in ("kind", "urgency"):  # complaint / praise / inquiry and 紧急 / 一般 / 咨询 (issue 11)
+        value = getattr(f, name)
+        if value:
+            column = getattr(FeedbackRecord, name, None)
+            if column is None:
+                raise LedgerError(f"this ledger does not record {name}")
+            clauses.append(column == value)
     if f.sentiment:
         clauses.append(_effective_sentiment() == f.sentiment)
     if f.severity:

@@ -112,7 +112,7 @@ def overview(request: Request, actor: Actor, session: SessionDep, model: ModelDe
     channels, needs_review = breakdown.channels, breakdown.needs_review
     cards = [
         {"label": "反馈总数", "value": s["total"], "url": ledger_link(month=month), "id": "total"},
-        {"label": "负面反馈（投诉）", "value": s["negative"], "url": ledger_link(month=month, sentiment="negative"),
+        {"label": "负面反馈", "value": s["negative"], "url": ledger_link(month=month, sentiment="negative"),
          "id": "negative"},
         {"label": "负面占比", "value": f"{s['negative_share'] * 100:.1f}%",
          "url": ledger_link(month=month, sentiment="negative"), "id": "negative_share"},
@@ -121,6 +121,9 @@ def overview(request: Request, actor: Actor, session: SessionDep, model: ModelDe
         {"label": "超期未办结", "value": overdue_count(s), "url": ledger_link(month=month, overdue=True),
          "id": "overdue"},
     ]
+    if "complaints" in s:  # a ledger that tells complaints from praise and questions
+        cards.insert(2, {"label": "投诉", "value": s["complaints"], "url": ledger_link(month=month, kind="complaint"),
+                         "id": "complaints"})
     cards += service_cards(s, month)
     departments = breakdown.departments
     return page(request, "overview.html", {

@@ -35,7 +35,8 @@ def read_filter(request: Request) -> RecordFilter:
     q = request.query_params
     flag = lambda name: q.get(name) in ("1", "true", "on")  # noqa: E731
     f = RecordFilter(month=q.get("month") or None, category=q.get("category") or None,
-                     problem=(q.get("problem") or "").strip()[:100] or None,
+                     problem=(q.get("problem") or "").strip()[:100] or None, kind=(q.get("kind") or "")[:20] or None,
+                     urgency=(q.get("urgency") or "")[:10] or None,
                      sentiment=q.get("sentiment") or None, severity=q.get("severity") or None,
                      status=q.get("status") or None, unresolved=flag("unresolved"),
                      department=q.get("department") or None, channel=q.get("channel") or None,
