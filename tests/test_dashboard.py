@@ -340,3 +340,14 @@ def test_retrain_runs_in_the_background_and_promote_reloads(small_model, ledger,
         assert client.app.state.model.path == (root / job["name"]).resolve()
         assert client.post("/model/promote", data={"csrf": token, "job": "nope"}).status_code == 404
     shutil.rmtree(root, ignore_errors=True)
+
+
+def test_filters_the_ledger_cannot_apply_are_refused_not_ignored(open_client):
+    """kind, urgency and problem exist on a ledger that records them (the service cycle); elsewhere a
+    link carrying them is an error, never the unfiltered list."""
+    for name, column in (("kind", "kind"), ("urgency", "urgency"), ("problem", "problems")):
+        r = open_client.get(f"/ledger?{name}=nonesuch")
+        if hasattr(FeedbackRecord, column):
+            assert r.status_code == 200 and "共 0 条" in r.text
+        else:
+            assert r.status_code == 409 and "does not record" in r.text
