@@ -227,7 +227,7 @@ def test_a_review_accept_lands_with_who_and_when(open_client, ledger):
 # --- login, CSRF, assets --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/ledger", "/ledger/1", "/review", "/surveys", "/model", "/model/jobs",
+@pytest.mark.parametrize("path", ["/", "/ledger", "/ledger/1", "/review", "/followups", "/surveys", "/model", "/model/jobs",
                                   "/ledger/export.xlsx"])
 def test_with_a_key_every_page_needs_a_login(key_client, path):
     r = key_client.get(path, follow_redirects=False)
@@ -278,7 +278,7 @@ def test_the_api_key_header_still_works_for_the_api(key_client):
 
 
 def test_pages_and_docs_load_assets_from_this_app_only(open_client):
-    for path in ("/", "/ledger", "/review", "/surveys", "/model", "/docs", "/redoc", "/login"):
+    for path in ("/", "/ledger", "/review", "/followups", "/surveys", "/model", "/docs", "/redoc", "/login"):
         html = open_client.get(path).text
         refs = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']+)', html) + re.findall(r'url:\s*["\']([^"\']+)', html)
         assert refs, path
@@ -351,3 +351,27 @@ def test_filters_the_ledger_cannot_apply_are_refused_not_ignored(open_client):
             assert r.status_code == 200 and "共 0 条" in r.text
         else:
             assert r.status_code == 409 and "does not record" in r.text
+
+
+def test_a_followup_is_recorded_with_who_and_a_low_score_schedules_the_second(open_client, ledger):
+    from cxnlp.ledger.models import FollowUp
+    from cxnlp.ledger.records import update_record
+
+    token = csrf_of(open_client.post("/login", data={"csrf": csrf_of(open_client.get("/login").text),
+                                                     "name": "赵回访"}).text)
+    with session_scope(ledger[0]) as session:
+        rid = next(r.id for r in session.query(FeedbackRecord).order_by(FeedbackRecord.id) if r.kind == "complaint")
+        for status in ("responded", "resolved"):
+            update_record(session=session, record_id=rid, changes={"status": status}, actor="li")
+    page = open_client.get("/followups").text
+    fid = re.search(rf'<tr data-id="(\d+)"><td>\d+</td><td><a href="/ledger/{rid}">', page).group(1)
+    assert open_client.post(f"/followups/{fid}", data={"score": "2", "note": "x"}).status_code == 403  # no token
+    r = open_client.post(f"/followups/{fid}", data={"csrf": token, "score": "2", "note": "仍不满意"},
+                         follow_redirects=False)
+    assert r.status_code == 303
+    with session_scope(ledger[0]) as session:
+        done = session.get(FollowUp, int(fid))
+        assert done.score == 2 and done.actor == "赵回访" and done.done_at is not None
+        assert [f.round for f in session.get(FeedbackRecord, rid).followups] == [1, 2]
+    again = open_client.post(f"/followups/{fid}", data={"csrf": token, "score": "5"})
+    assert again.status_code == 409 and "already recorded" in again.text

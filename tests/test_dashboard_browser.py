@@ -259,12 +259,13 @@ def test_hostile_texts_show_as_text_and_run_nothing(page, server, artifacts):
 
 def test_every_page_and_the_api_docs_load_offline(page, server, artifacts):
     base = server["base"]
-    for name, path, ready in (("surveys", "/surveys", "#survey-upload"), ("model", "/model", "#model-card"),
+    for name, path, ready in (("followups", "/followups", "#followups"), ("surveys", "/surveys", "#survey-upload"),
+                              ("model", "/model", "#model-card"),
                               ("docs", "/docs", ".swagger-ui .info"), ("redoc", "/redoc", ".api-content")):
         page.goto(base + path)
         page.wait_for_selector(ready)
         page.wait_for_load_state("networkidle")
-        page.screenshot(path=str(artifacts / f"{name}.png"), full_page=name in ("surveys", "model"))
+        page.screenshot(path=str(artifacts / f"{name}.png"), full_page=name in ("followups", "surveys", "model"))
     page.goto(base + "/surveys")
     page.set_input_files("input[name=file]", str(ROOT / "data_samples" / "examples" / "survey.xlsx"))
     page.click("#survey-upload button[type=submit]")

@@ -10,7 +10,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.pages import login, model_page, overview, records, review, surveys_page
+from service.pages import followups_page, login, model_page, overview, records, review, surveys_page
 from service.pages.auth import LoginRequired, login_redirect_target, session_middleware
 from service.pages.render import STATIC_DIR
 
@@ -42,5 +42,5 @@ def install(app: FastAPI) -> None:
                               redoc_js_url=f"{VENDOR}/redoc/redoc.standalone.js",
                               redoc_favicon_url=f"{VENDOR}/swagger-ui/favicon-32x32.png", with_google_fonts=False)
 
-    for module in (login, overview, records, review, surveys_page, model_page):
+    for module in (login, overview, records, review, followups_page, surveys_page, model_page):
         app.include_router(module.router)

@@ -23,7 +23,8 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # nothing from elsewhere; no other site may frame them.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-NAV = (("/", "总览"), ("/ledger", "台账"), ("/review", "复核"), ("/surveys", "问卷"), ("/model", "模型"))
+NAV = (("/", "总览"), ("/ledger", "台账"), ("/review", "复核"), ("/followups", "回访"), ("/surveys", "问卷"),
+       ("/model", "模型"))
 
 
 def zh_category(label: str) -> str:
