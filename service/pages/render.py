@@ -3,7 +3,7 @@ in a customer's text. Autoescape is on for every template: customer words are un
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from cxnlp.ledger.register import STATUS_ZH
+from cxnlp.ledger.timezone import show, to_local
 from cxnlp.taxonomy import CATEGORY_NAMES_ZH, SENTIMENT_NAMES_ZH
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -44,10 +45,9 @@ def pct(value: float | None, digits: int = 1) -> str:
 
 
 def when(value: datetime | None) -> str:
-    """A stored (naive UTC) time as the pages show it."""
-    if value is None:
-        return "—"
-    return value.replace(tzinfo=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    """A stored (naive UTC) time in the configured zone (``CXNLP_TIMEZONE``), with the zone's name."""
+    local = to_local(value)
+    return "—" if local is None else local.strftime("%Y-%m-%d %H:%M %Z")
 
 
 def plain(value: Any) -> str:
@@ -58,8 +58,8 @@ def plain(value: Any) -> str:
 
 
 def minute(value: datetime | None) -> str:
-    """A stored time in the lists (minutes, no zone: the list's header says UTC); — when there is none."""
-    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M")
+    """A stored time in the lists, in the configured zone; — when there is none."""
+    return show(value) or "—"
 
 
 def query(params: dict[str, Any], **changes: Any) -> str:
