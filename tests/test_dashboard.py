@@ -10,6 +10,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -75,7 +76,18 @@ def test_overview_shows_the_month_summary_numbers(open_client, ledger, small_mod
     assert [p["value"] for p in data["by_category"]["current"]] == [s["by_category"][c]["count"] for c in cats]
     assert [p["value"] for p in data["by_category"]["previous"]] == [s["change"][c]["previous"] for c in cats]
     assert re.search(rf'id="card-total"[^>]*>.*?<span class="value">{s["total"]}</span>', r.text, re.S)
-    assert re.search(rf'id="card-overdue"[^>]*>.*?<span class="value">{len(s["overdue"])}</span>', r.text, re.S)
+    overdue = sum(s["service"]["overdue_by_severity"].values())
+    assert overdue == len(s["overdue"])  # (the list is cut at 200; the tiers count them all)
+    assert re.search(rf'id="card-overdue"[^>]*>.*?<span class="value">{overdue}</span>', r.text, re.S)
+    assert re.search(rf'id="card-complaints"[^>]*>.*?<span class="value">{s["complaints"]}</span>', r.text, re.S)
+    for card, value in (("response", s["service"]["response_within_tier"]),
+                        ("resolution", s["service"]["resolution_within_tier"]),
+                        ("followup_coverage", s["followups"]["coverage"])):
+        shown = "—" if value is None else f"{value * 100:.1f}%"
+        assert re.search(rf'id="card-{card}"[^>]*>.*?<span class="value">{shown}</span>', r.text, re.S), card
+    html = r.text.replace("&amp;", "&")
+    for p in s["problems"]:  # each high-frequency problem links to its records
+        assert "/ledger?" + urlencode({"month": MONTH, "problem": p["problem"]}) in html
     # every element links to the records behind it, and the list behind it holds that many records
     for c, point in zip(cats, data["by_category"]["current"]):
         assert point["url"] == f"/ledger?month={MONTH}&category={c}&sentiment=negative"
