@@ -86,6 +86,7 @@ def test_overview_shows_the_month_summary_numbers(open_client, ledger, small_mod
         shown = "—" if value is None else f"{value * 100:.1f}%"
         assert re.search(rf'id="card-{card}"[^>]*>.*?<span class="value">{shown}</span>', r.text, re.S), card
     html = r.text.replace("&amp;", "&")
+    assert s["problems"]
     for p in s["problems"]:  # each high-frequency problem links to its records
         assert "/ledger?" + urlencode({"month": MONTH, "problem": p["problem"]}) in html
     # every element links to the records behind it, and the list behind it holds that many records
