@@ -448,20 +448,21 @@ def _dimension_overrides(values: list[str]) -> dict[str, str]:
 
 @survey_app.command("report")
 def survey_report_cli(
-    export: Annotated[Path, typer.Argument(help="The survey export (.csv/.tsv/.xlsx) as the platform wrote it")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="The .xlsx workbook to write")] = None,
-    format: Annotated[str, typer.Option("--format", help="xlsx (needs -o) or json (to stdout, or -o FILE.json)")] = "xlsx",
-    rating_columns: Annotated[Optional[str], typer.Option(help="Comma-separated 1–5 rating columns (default: recognised)")] = None,
-    text_columns: Annotated[Optional[str], typer.Option(help="Comma-separated open-answer columns (default: recognised)")] = None,
-    duration_column: Annotated[Optional[str], typer.Option(help="Column with the time taken (所用时间)")] = None,
-    nps_column: Annotated[Optional[str], typer.Option(help="Column with the 0–10 recommendation question")] = None,
-    dimension: Annotated[Optional[list[str]], typer.Option(help="DIMENSION=COLUMN, e.g. 响应速度=Q3 (repeatable)")] = None,
-    by: Annotated[Optional[list[str]], typer.Option(help="Grouping column for scores per group (repeatable)")] = None,
-    compare: Annotated[Optional[Path], typer.Option(help="The previous survey's export, for the change of each score")] = None,
-    negative_max: Annotated[int, typer.Option(help="Answers rated at most this are negative feedback")] = 3,
-    min_seconds: Annotated[float, typer.Option(help="Submissions faster than this are invalid")] = 30.0,
-    duplicate_minutes: Annotated[float, typer.Option(help="Identical answers from one IP within this are duplicates")] = 10.0,
-    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model)")] = None,
+    export: Annotated[Path, typer.Argument(metavar="FILE", help="The survey export (.csv/.tsv/.xlsx) as the platform wrote it")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="The .xlsx workbook to write")] = None,
+    format: Annotated[str, typer.Option("--format", metavar="xlsx|json", help="xlsx (needs -o) or json (to stdout, or -o FILE.json)")] = "xlsx",
+    rating_columns: Annotated[Optional[str], typer.Option(metavar="COLUMNS", help="Comma-separated 1–5 rating columns (default: recognised)")] = None,
+    text_columns: Annotated[Optional[str], typer.Option(metavar="COLUMNS", help="Comma-separated open-answer columns (default: recognised)")] = None,
+    duration_column: Annotated[Optional[str], typer.Option(metavar="COLUMN", help="Column with the time taken (所用时间)")] = None,
+    nps_column: Annotated[Optional[str], typer.Option(metavar="COLUMN", help="Column with the 0–10 recommendation question")] = None,
+    dimension: Annotated[Optional[list[str]], typer.Option(metavar="DIMENSION=COLUMN", help="DIMENSION=COLUMN, e.g. 响应速度=Q3 (repeatable)")] = None,
+    by: Annotated[Optional[list[str]], typer.Option(metavar="COLUMN", help="Grouping column for scores per group (repeatable)")] = None,
+    compare: Annotated[Optional[Path], typer.Option(metavar="FILE", help="The previous survey's export, for the change of each score")] = None,
+    negative_max: Annotated[int, typer.Option(metavar="N", help="Answers rated at most this are negative feedback")] = 3,
+    min_seconds: Annotated[float, typer.Option(metavar="SECONDS", help="Submissions faster than this are invalid")] = 30.0,
+    duplicate_minutes: Annotated[float, typer.Option(metavar="MINUTES", help="Identical answers from one IP within this are duplicates")] = 10.0,
+    model: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Model folder (default: the shipped model)")] = None,
+    ledger: Annotated[bool, typer.Option("--ledger", help="Record the negative answers in the ledger (channel 问卷)")] = False,
 ) -> None:
     """Clean a questionnaire export, score each dimension and classify the negative open answers."""
     from cxnlp.surveys import CleaningRules, SurveyOptions, build_survey_report, write_survey_workbook
@@ -477,7 +478,10 @@ def survey_report_cli(
                             negative_max=negative_max,
                             rules=CleaningRules(min_seconds=min_seconds, duplicate_minutes=duplicate_minutes))
     try:
-        report = build_survey_report(export, _model(model), options, previous=compare)
+        from cxnlp.settings import get_settings
+
+        report = build_survey_report(export, _model(model), options, previous=compare,
+                                     ledger_url=get_settings().ledger_url if ledger else None)
         layout = report["layout"]
         for line in SurveyLayout(columns=[], **layout).describe():
             typer.echo(line, err=True)
@@ -498,6 +502,10 @@ def survey_report_cli(
     typer.echo(f"{clean['submissions']} submissions, {clean['valid']} valid ({clean['valid_rate']:.1%}); "
                f"satisfaction {csat}; {neg['texts']} negative answers classified"
                + (f"; wrote {output}" if output else ""), err=True)
+    if "ledger" in report:
+        rec = report["ledger"]
+        typer.echo(f"ledger {rec['database']}: {rec['recorded']} recorded, {rec['already_there']} already there",
+                   err=True)
 
 
 def main() -> None:
