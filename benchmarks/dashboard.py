@@ -18,6 +18,7 @@ import argparse
 import csv
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -101,30 +102,32 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="cxnlp-dashboard-bench-")
     path = args.keep or Path(folder) / "ledger.db"
     url = f"sqlite:///{path}"
-    model = load_model()
-    started = time.perf_counter()
-    fill_ledger(url, args.records, last_month=month, model=model)
-    print(f"filled {args.records:,} records over {MONTHS} months in {time.perf_counter() - started:.1f} s ({path})")
-
-    app = create_app(model=model, settings=Settings(ledger_url=url, api_key=None))
-    with TestClient(app) as client:
-        for name, target in (("总览 GET /", f"/?month={month}"),
-                             ("台账 GET /ledger (negative, sorted by confidence)",
-                              f"/ledger?month={month}&sentiment=negative&sort=confidence&dir=asc")):
-            t0 = time.perf_counter()
-            client.get(target).raise_for_status()  # the first: engine, templates, planner statistics
-            first = time.perf_counter() - t0
-            seconds, cpu = [], []
-            for _ in range(args.runs):
-                t0, c0 = time.perf_counter(), time.process_time()
-                client.get(target).raise_for_status()
-                seconds.append(time.perf_counter() - t0)
-                cpu.append(time.process_time() - c0)
-            load = os.getloadavg()[0]
-            print(f"{name}: median {statistics.median(seconds):.3f} s over {args.runs} requests "
-                  f"(min {min(seconds):.3f}, max {max(seconds):.3f}; first request {first:.3f} s; "
-                  f"CPU {statistics.median(cpu):.3f} s per request; load average {load:.1f} on "
-                  f"{os.cpu_count()} cores) on {args.records:,} records")
+    try:
+        model = load_model()
+        started = time.perf_counter()
+        fill_ledger(url, args.records, last_month=month, model=model)
+        print(f"filled {args.records:,} records over {MONTHS} months in {time.perf_counter() - started:.1f} s ({path})")
+        app = create_app(model=model, settings=Settings(ledger_url=url, api_key=None))
+        with TestClient(app) as client:
+            for name, target in (("总览 GET /", f"/?month={month}"),
+                                 ("台账 GET /ledger (negative, sorted by confidence)",
+                                  f"/ledger?month={month}&sentiment=negative&sort=confidence&dir=asc")):
+                t0 = time.perf_counter()
+                client.get(target).raise_for_status()  # the first: engine, templates, planner statistics
+                first = time.perf_counter() - t0
+                seconds, cpu = [], []
+                for _ in range(args.runs):
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    client.get(target).raise_for_status()
+                    seconds.append(time.perf_counter() - t0)
+                    cpu.append(time.process_time() - c0)
+                load = os.getloadavg()[0]
+                print(f"{name}: median {statistics.median(seconds):.3f} s over {args.runs} requests "
+                      f"(min {min(seconds):.3f}, max {max(seconds):.3f}; first request {first:.3f} s; "
+                      f"CPU {statistics.median(cpu):.3f} s per request; load average {load:.1f} on "
+                      f"{os.cpu_count()} cores) on {args.records:,} records")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the 200 MB ledger, unless --keep put it elsewhere
 
 
 if __name__ == "__main__":
