@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerBusyError, LedgerError, ModelError, NotFoundError
 from cxnlp.settings import Settings, get_settings
 from cxnlp.store import LoadedModel, load_model
+from service import pages
 from service.deps import require_api_key
 from service.hosts import LOOPBACK_NAMES, HostCheck
 from service.observability import Metrics, Observability
@@ -120,13 +121,15 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
             app.state.model.warm_up()
         yield
 
-    app = FastAPI(title="cxnlp", version="1.0", lifespan=lifespan,
+    # /docs and /redoc are served by service.pages with assets from the package (no CDN).
+    app = FastAPI(title="cxnlp", version="1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Tags Chinese customer feedback with service dimensions and sentiment, "
                               "and keeps the root-cause ledger (投诉根源台账).")
     app.state.model = model
     app.state.settings = settings
 
     app.state.metrics = Metrics(metrics_dir)
+    pages.install(app)  # the dashboard (数据看板), its session cookie and the offline API docs
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if not settings.api_key or settings.allowed_hosts.strip():
         app.add_middleware(HostCheck, allowed=[*LOOPBACK_NAMES, listen_host or "",
