@@ -26,7 +26,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from cxnlp.errors import ConfigError, DataError
 from cxnlp.features import TextFeaturizer
-from cxnlp.runtime import CompiledClassifier, nb_scores, sentiment_from_scores
+from cxnlp.folds import grouped_folds
+from cxnlp.runtime import CompiledClassifier, calibrated, nb_scores, sentiment_from_scores
 from cxnlp.taxonomy import SENTIMENTS
 from cxnlp.text import TOKENIZER_BACKENDS, Token
 
@@ -48,12 +49,15 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         hmm: bool = True,
         tokenizer: str = "jieba-rs",
         cue_phrases: bool = True,
+        clause_features: bool = False,
         category_C: float = 4.0,
         polarity_C: float = 16.0,
         sentiment_C: float = 4.0,
         class_weight: str | None = "balanced",
         tol: float = 1e-2,
         cv_folds: int = 5,
+        stack_labels: bool = False,
+        max_predicted_ratio: float = 0.0,
         min_confidence: float = 0.65,
         evidence_terms: int = 3,
         random_state: int = 0,
@@ -67,12 +71,15 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         self.hmm = hmm
         self.tokenizer = tokenizer
         self.cue_phrases = cue_phrases
+        self.clause_features = clause_features
         self.category_C = category_C
         self.polarity_C = polarity_C
         self.sentiment_C = sentiment_C
         self.class_weight = class_weight
         self.tol = tol
         self.cv_folds = cv_folds
+        self.stack_labels = stack_labels
+        self.max_predicted_ratio = max_predicted_ratio
         self.min_confidence = min_confidence
         self.evidence_terms = evidence_terms
         self.random_state = random_state
@@ -93,6 +100,8 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}")
         if not (isinstance(self.n_jobs, int) and (self.n_jobs >= 1 or self.n_jobs == -1)):
             raise ConfigError(f"n_jobs must be a positive integer or -1, got {self.n_jobs!r}")
+        if not (self.max_predicted_ratio == 0 or self.max_predicted_ratio >= 1.0):
+            raise ConfigError(f"max_predicted_ratio must be 0 (no cap) or >= 1, got {self.max_predicted_ratio!r}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"min_confidence must be within 0..1, got {self.min_confidence!r}")
         if self.tokenizer not in TOKENIZER_BACKENDS:
@@ -112,6 +121,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         labels: Sequence[str] | None = None,
         calibration_rows: Sequence[bool] | None = None,
         polarities: Sequence[str | None] | None = None,
+        groups: Sequence[str | None] | None = None,
     ) -> "FeedbackClassifier":
         """Learn features, per-label classifiers, calibrators, thresholds and the sentiment head.
 
@@ -122,6 +132,8 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         decisions fit the text the model will meet. ``polarities[i]`` ("positive"/"negative"), where
         known, is the writer's own rating (a review's stars); the polarity head learns from it rather
         than from the sentiment label, which may say "neutral" for a text its writer rated.
+        ``groups[i]`` names row i's writer: the out-of-fold scores behind calibration and thresholds hold
+        out whole writers (``cxnlp.folds``), so the decisions are set on styles the fits did not see.
         """
         self._check_params()
         texts = list(X)
@@ -139,7 +151,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         self.features_ = TextFeaturizer(
             word_ngram_range=self.word_ngram_range, char_ngram_range=self.char_ngram_range,
             n_features_log2=self.n_features_log2, sublinear_tf=self.sublinear_tf, hmm=self.hmm,
-            tokenizer=self.tokenizer, cue_phrases=self.cue_phrases,
+            tokenizer=self.tokenizer, cue_phrases=self.cue_phrases, clause_features=self.clause_features,
         )
         full = self.features_.fit_transform(texts)
         # Columns seen in fewer than min_df texts are dropped before the linear fits: they carry
@@ -151,7 +163,8 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         Xc, wc = features[cat_rows], weight[cat_rows]
         Y = np.array([[label in c for label in self.categories_] for c in categories if c is not None], dtype=int)
         calib = np.ones(len(texts), dtype=bool) if calibration_rows is None else np.asarray(calibration_rows, bool)
-        self._fit_categories(Xc, Y, wc, calib[cat_rows])
+        group = [None] * len(texts) if groups is None else list(groups)
+        self._fit_categories(Xc, Y, wc, calib[cat_rows], [g for g, keep in zip(group, cat_rows) if keep])
         Xs, ws = features[sent_rows], weight[sent_rows]
         ys = np.array([s for s in sentiments if s is not None])
         pol = list(polarities) if polarities is not None else [None] * len(texts)
@@ -164,18 +177,21 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         """Run independent fits on ``n_jobs`` threads (liblinear releases the GIL while it trains)."""
         return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fn)(*args) for fn, *args in tasks)
 
-    def _fit_categories(self, X: sparse.csr_matrix, Y: np.ndarray, weight: np.ndarray, calib: np.ndarray) -> None:
-        tasks, plan = [], []
+    def _fit_categories(self, X: sparse.csr_matrix, Y: np.ndarray, weight: np.ndarray, calib: np.ndarray,
+                        groups: list[str | None]) -> None:
+        """Per-label fits on shared writer-held-out folds; their out-of-fold scores set the calibration
+        (Platt per label, or, with ``stack_labels``, a logistic regression over all labels' scores, so
+        that one label's evidence can raise or lower another's) and the thresholds."""
         for j, label in enumerate(self.categories_):
-            y = Y[:, j]
-            if y.sum() < 2 or y.sum() > len(y) - 2:
+            if Y[:, j].sum() < 2 or Y[:, j].sum() > len(Y) - 2:
                 raise DataError(f"category {label!r} needs at least 2 positive and 2 negative examples")
-            folds = StratifiedKFold(n_splits=min(self.cv_folds, int(y.sum())), shuffle=True,
-                                    random_state=self.random_state)
-            for train, test in folds.split(X, y):
-                tasks.append((_fit_scores, self.category_C, self.class_weight, self.tol, X, y, weight, train, test))
+        folds = grouped_folds(groups, self.cv_folds, self.random_state)
+        tasks, plan = [], []
+        for j in range(len(self.categories_)):
+            for train, test in folds:
+                tasks.append((_fit_scores, self.category_C, self.class_weight, self.tol, X, Y[:, j], weight, train, test))
                 plan.append((j, test))
-            tasks.append((_fit_scores, self.category_C, self.class_weight, self.tol, X, y, weight, None, None))
+            tasks.append((_fit_scores, self.category_C, self.class_weight, self.tol, X, Y[:, j], weight, None, None))
             plan.append((j, None))
         results = self._parallel(tasks)
         oof = np.zeros(Y.shape, dtype=np.float64)
@@ -185,27 +201,34 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
                 finals[j] = result
             else:
                 oof[test, j] = result
-        calibrators, thresholds, report = [], [], {}
         if Y[calib].sum(axis=0).min() < 2:  # too few calibration rows with some label: use all rows
             calib = np.ones(len(Y), dtype=bool)
+        n_cat = len(self.categories_)
+        calibrators = np.zeros((n_cat, n_cat + 1 if self.stack_labels else 2))
+        for j in range(n_cat):
+            inputs = oof[calib] if self.stack_labels else oof[calib, j:j + 1]
+            fitted = LogisticRegression(C=1.0 if self.stack_labels else 1e4).fit(inputs, Y[calib, j])
+            calibrators[j] = np.append(fitted.coef_[0], fitted.intercept_[0])
+        proba = calibrated(oof[calib], calibrators)
+        thresholds, report = [], {}
         for j, label in enumerate(self.categories_):
             y = Y[calib, j]
-            calibrator = LogisticRegression(C=1e4).fit(oof[calib, j].reshape(-1, 1), y)
-            proba = calibrator.predict_proba(oof[calib, j].reshape(-1, 1))[:, 1]
-            threshold = _best_f1_threshold(proba, y)
-            p, r, f, _ = precision_recall_fscore_support(y, proba >= threshold, average="binary", zero_division=0)
+            threshold = _best_f1_threshold(proba[:, j], y, self.max_predicted_ratio)
+            p, r, f, _ = precision_recall_fscore_support(y, proba[:, j] >= threshold, average="binary",
+                                                         zero_division=0)
             report[label] = {"precision": round(float(p), 4), "recall": round(float(r), 4),
-                             "f1": round(float(f), 4), "support": int(y.sum()), "threshold": round(threshold, 4)}
-            calibrators.append((float(calibrator.coef_[0, 0]), float(calibrator.intercept_[0])))
+                             "f1": round(float(f), 4), "support": int(y.sum()),
+                             "predicted": int((proba[:, j] >= threshold).sum()), "threshold": round(threshold, 4)}
             thresholds.append(threshold)
         # Only the weights are kept (float32, a row per kept feature column, a column per label).
-        self.category_coef_ = np.column_stack([finals[j][0] for j in range(len(self.categories_))]).astype(np.float32)
-        self.category_intercept_ = np.array([finals[j][1] for j in range(len(self.categories_))], dtype=np.float32)
-        self.calibrators_ = np.array(calibrators)
+        self.category_coef_ = np.column_stack([finals[j][0] for j in range(n_cat)]).astype(np.float32)
+        self.category_intercept_ = np.array([finals[j][1] for j in range(n_cat)], dtype=np.float32)
+        self.calibrators_ = calibrators
         self.thresholds_ = np.array(thresholds)
         f1s = [v["f1"] for v in report.values()]
         self.cv_report_ = {"folds": self.cv_folds, "n_category_rows": int(len(Y)),
                            "n_calibration_rows": int(calib.sum()),
+                           "grouped_rows": int(sum(bool(g) for g in groups)),
                            "categories": report, "macro_f1": round(float(np.mean(f1s)), 4)}
 
     def _fit_sentiment(self, X: sparse.csr_matrix, y: np.ndarray, weight: np.ndarray, yp: np.ndarray) -> None:
@@ -309,6 +332,8 @@ def _fit_scores(C: float, class_weight: str | None, tol: float, X: sparse.csr_ma
     """One binary logistic regression: out-of-fold scores of ``test``, or (weights, intercept) when
     ``train`` is None (the final fit on all rows)."""
     est = LogisticRegression(C=C, class_weight=class_weight, tol=tol, max_iter=2000, solver="liblinear")
+    if train is not None and len(set(y[train].tolist())) < 2:  # a fold without one class: no information
+        return np.full(len(test), 1.0 if y[train][0] else -1.0)
     if train is None:
         est.fit(X, y, sample_weight=weight)
         return est.coef_[0], float(est.intercept_[0])
@@ -343,13 +368,16 @@ def _sentiment_scores(X: sparse.csr_matrix, W: np.ndarray, b: np.ndarray, ratio:
     return z + b
 
 
-def _best_f1_threshold(proba: np.ndarray, y: np.ndarray) -> float:
-    """The probability cut that maximizes F1 on out-of-fold predictions (midpoint between scores)."""
-    order = np.argsort(-proba)
+def _best_f1_threshold(proba: np.ndarray, y: np.ndarray, max_ratio: float = 0.0) -> float:
+    """The probability cut that maximizes F1 on out-of-fold predictions (midpoint between scores),
+    among the cuts that predict the label on at most ``max_ratio`` times as many rows as carry it (0: any)."""
+    order = np.argsort(-proba, kind="stable")
     p_sorted, y_sorted = proba[order], y[order]
     tp = np.cumsum(y_sorted)
     fp = np.cumsum(1 - y_sorted)
     f1 = 2 * tp / (tp + fp + y.sum())
+    if max_ratio:
+        f1[np.arange(1, len(f1) + 1) > max(1.0, max_ratio * y.sum())] = -1.0
     best = int(np.argmax(f1))
     nxt = p_sorted[best + 1] if best + 1 < len(p_sorted) else 0.0
     return float(np.clip((p_sorted[best] + nxt) / 2, 0.05, 0.95))

@@ -87,8 +87,7 @@ class CompiledClassifier:
         return self._calibrate(self.raw_scores(features)[0])
 
     def _calibrate(self, scores: np.ndarray) -> np.ndarray:
-        a, b = self.calibrators_[:, 0], self.calibrators_[:, 1]
-        return 1.0 / (1.0 + np.exp(-(scores * a + b)))
+        return calibrated(scores, self.calibrators_)
 
     def sentiment_proba(self, features: FeatureRows) -> np.ndarray:
         """Columns in ``SENTIMENTS`` order: negative, neutral, positive."""
@@ -197,6 +196,21 @@ def nb_scores(indptr: np.ndarray, rows: np.ndarray, ratio: np.ndarray, weights: 
     norms = np.sqrt(row_sums(value * value, indptr))
     norms[norms == 0] = 1.0
     return row_sums(value * weights[rows], indptr) / norms
+
+
+def calibrated(scores: np.ndarray, calibrators: np.ndarray) -> np.ndarray:
+    """Category probabilities from the heads' raw scores (texts × labels).
+
+    ``calibrators`` has a row per label: (a, b) for Platt scaling of the label's own score, or, when
+    labels are stacked, one weight per label's score and then the intercept, so that evidence of one
+    label can move another (a one-label model reads the same either way).
+    """
+    n_cat = scores.shape[1]
+    if calibrators.shape[1] == n_cat + 1:
+        z = scores @ calibrators[:, :n_cat].T + calibrators[:, n_cat]
+    else:
+        z = scores * calibrators[:, 0] + calibrators[:, 1]
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def sentiment_from_scores(z: np.ndarray) -> np.ndarray:

@@ -97,6 +97,7 @@ class FeaturizerSpec(BaseModel):
     hmm: bool
     tokenizer: str
     cue_phrases: bool
+    clause_features: bool = False  # absent from folders made before clause features existed
 
     @field_validator("word_ngram_range", "char_ngram_range")
     @classmethod
@@ -338,10 +339,14 @@ def _build(spec: PredictorSpec, arrays: dict[str, np.ndarray], folder: Path) -> 
     from cxnlp.runtime import CompiledClassifier
 
     n_cat, n_features = len(spec.categories), 2 << spec.featurizer.n_features_log2
+    calibrators = arrays.get("calibrators_")
+    # Platt scaling per label (a, b), or stacked labels (a weight per label's score, then the intercept)
+    calibrator_width = n_cat + 1 if isinstance(calibrators, np.ndarray) and calibrators.ndim == 2 and \
+        calibrators.shape[1] == n_cat + 1 else 2
     columns = arrays.get("columns_")
     n_kept = len(columns) if isinstance(columns, np.ndarray) and columns.ndim == 1 else -1
     expected = {"idf_": ((n_features,), "f"), "columns_": ((n_kept,), "iu"), "coef_": ((n_kept + 1, n_cat + 3), "f"),
-                "nb_ratio_": ((n_kept + 1,), "f"), "thresholds_": ((n_cat,), "f"), "calibrators_": ((n_cat, 2), "f"),
+                "nb_ratio_": ((n_kept + 1,), "f"), "thresholds_": ((n_cat,), "f"), "calibrators_": ((n_cat, calibrator_width), "f"),
                 "category_intercept_": ((n_cat,), "f"), "sentiment_intercept_": ((3,), "f")}
     for name, (shape, kinds) in expected.items():
         a = arrays.get(name)
