@@ -149,12 +149,15 @@ class CueIndex:
 
 @dataclass
 class WordOccurrences:
-    """Where each word n-gram of a batch sits: its row, column and span (for evidence)."""
+    """Where each word n-gram of a batch sits: its row, column, span and tokens (for evidence)."""
 
     rows: np.ndarray
     columns: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
+    first_token: np.ndarray  # index into ``terms`` of the n-gram's first and last token
+    last_token: np.ndarray
+    terms: list[str]
 
 
 @dataclass
@@ -294,7 +297,8 @@ class TextFeaturizer:
         cols, rows, first, last = ngram_columns(string_hashes(tokens.terms), tokens.rows,
                                                 tuple(self.word_ngram_range), _WORD_SEED, self.n_features_log2)
         order = np.argsort(rows, kind="stable")
-        return WordOccurrences(rows[order], cols[order], tokens.starts[first[order]], tokens.ends[last[order]])
+        return WordOccurrences(rows[order], cols[order], tokens.starts[first[order]], tokens.ends[last[order]],
+                               first[order], last[order], tokens.terms)
 
     def count(self, texts: Sequence[str]) -> tuple[FeatureRows, WordOccurrences]:
         """Raw n-gram counts of texts (rows) over both blocks (columns), and the word occurrences."""

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-from cxnlp.features import Analysis, FeatureRows, TextFeaturizer
+from cxnlp.features import Analysis, FeatureRows, TextFeaturizer, WordOccurrences
 from cxnlp.taxonomy import SENTIMENTS
-from cxnlp.text import Token, mask_personal_data, normalize
+from cxnlp.text import PLACEHOLDERS, Token, mask_personal_data, normalize
+
+_PLACEHOLDER_TERMS = frozenset(PLACEHOLDERS.values())
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -131,15 +134,18 @@ class CompiledClassifier:
         label's score up most (the top ``evidence_terms``, each wherever it occurs), with their spans.
 
         A word n-gram's push is its TF-IDF value times the label's weight. The analysis says where
-        each n-gram was found, so no vocabulary is needed.
+        each n-gram was found, so no vocabulary is needed. Only n-grams of content words qualify: none of
+        their tokens is a stop word (``data/stopwords.txt``), punctuation, a number or a placeholder of
+        masked data, so what an analyst reads is what carried the decision.
         """
         X, words = analysis.features, analysis.words
+        content = content_ngrams(words)
         out: list[dict[str, list[Token]]] = [{label: [] for label in ls} for ls in labels]
         index = {label: j for j, label in enumerate(self.categories_)}
         asked = np.zeros((len(texts), len(self.categories_)), dtype=bool)
         for i, ls in enumerate(labels):
             asked[i, [index[label] for label in ls]] = True
-        occ = np.flatnonzero(asked.any(axis=1)[words.rows])
+        occ = np.flatnonzero(asked.any(axis=1)[words.rows] & content)
         if not len(occ):
             return out
         rows, cols = words.rows[occ], words.columns[occ]
@@ -166,8 +172,37 @@ class CompiledClassifier:
         new = np.ones(len(r), dtype=bool)
         new[1:] = (np.diff(r) != 0) | (np.diff(j) != 0) | (np.diff(s) != 0) | (np.diff(e) != 0)
         for row, label, start, end in zip(r[new].tolist(), j[new].tolist(), s[new].tolist(), e[new].tolist()):
-            out[row][self.categories_[label]].append(Token(texts[row][start:end], start, end))
+            spans = out[row][self.categories_[label]]
+            term = texts[row][start:end]
+            # two n-grams may share a hashed column: the terms shown stay within the limit all the same
+            if len({t.term for t in spans} | {term}) <= self.evidence_terms:
+                spans.append(Token(term, start, end))
         return out
+
+
+@lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """The shipped stop list (``cxnlp/data/stopwords.txt``): words that never serve as evidence."""
+    from importlib import resources
+
+    lines = (resources.files("cxnlp") / "data" / "stopwords.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(normalize(w.strip()) for w in lines if w.strip() and not w.startswith("#"))
+
+
+@lru_cache(maxsize=65536)
+def is_content_term(term: str) -> bool:
+    """A token that can be evidence: not a stop word or placeholder, holds a letter and no digit."""
+    return (term not in stop_words() and term not in _PLACEHOLDER_TERMS and any(ch.isalpha() for ch in term)
+            and not any(ch.isdigit() for ch in term))
+
+
+def content_ngrams(words: WordOccurrences) -> np.ndarray:
+    """For each word n-gram occurrence: True when every one of its tokens is a content term."""
+    if not len(words.rows):
+        return np.zeros(0, dtype=bool)
+    bad = np.fromiter((not is_content_term(t) for t in words.terms), dtype=np.int64, count=len(words.terms))
+    before = np.concatenate([[0], np.cumsum(bad)])
+    return before[words.last_token + 1] == before[words.first_token]
 
 
 def correction_key(text: str) -> str:
