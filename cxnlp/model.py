@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from cxnlp.errors import ConfigError, DataError
 from cxnlp.features import TextFeaturizer
 from cxnlp.folds import grouped_folds
-from cxnlp.runtime import CompiledClassifier, calibrated, nb_scores, sentiment_from_scores
+from cxnlp.runtime import CompiledClassifier, calibrated, nb_scores, sentiment_from_scores, stack_inputs
 from cxnlp.taxonomy import SENTIMENTS
 from cxnlp.text import TOKENIZER_BACKENDS, Token
 
@@ -54,6 +54,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         polarity_C: float = 16.0,
         sentiment_C: float = 4.0,
         class_weight: str | None = "balanced",
+        neutral_class_weight: str | None = None,
         tol: float = 1e-2,
         cv_folds: int = 5,
         stack_labels: bool = False,
@@ -76,6 +77,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         self.polarity_C = polarity_C
         self.sentiment_C = sentiment_C
         self.class_weight = class_weight
+        self.neutral_class_weight = neutral_class_weight
         self.tol = tol
         self.cv_folds = cv_folds
         self.stack_labels = stack_labels
@@ -96,8 +98,9 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"min_df must be an integer >= 1, got {self.min_df!r}")
         if not (isinstance(self.cv_folds, int) and self.cv_folds >= 2):
             raise ConfigError(f"cv_folds must be an integer >= 2, got {self.cv_folds!r}")
-        if self.class_weight not in (None, "balanced"):
-            raise ConfigError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}")
+        for name in ("class_weight", "neutral_class_weight"):
+            if getattr(self, name) not in (None, "balanced"):
+                raise ConfigError(f"{name} must be 'balanced' or None, got {getattr(self, name)!r}")
         if not (isinstance(self.n_jobs, int) and (self.n_jobs >= 1 or self.n_jobs == -1)):
             raise ConfigError(f"n_jobs must be a positive integer or -1, got {self.n_jobs!r}")
         if not (self.max_predicted_ratio == 0 or self.max_predicted_ratio >= 1.0):
@@ -186,15 +189,21 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
             if Y[:, j].sum() < 2 or Y[:, j].sum() > len(Y) - 2:
                 raise DataError(f"category {label!r} needs at least 2 positive and 2 negative examples")
         folds = grouped_folds(groups, self.cv_folds, self.random_state)
+        # With stacked labels and both service feedback (rows with a writer) and other text, a domain head
+        # (is this written like service feedback?) joins the stack, so thresholds can differ between them.
+        written = np.array([bool(g) for g in groups], dtype=int)
+        domain = self.stack_labels and min(written.sum(), len(written) - written.sum()) >= self.cv_folds
+        targets = np.column_stack([Y, written]) if domain else Y
         tasks, plan = [], []
-        for j in range(len(self.categories_)):
+        for j in range(targets.shape[1]):
+            C = self.category_C if j < Y.shape[1] else self.sentiment_C
             for train, test in folds:
-                tasks.append((_fit_scores, self.category_C, self.class_weight, self.tol, X, Y[:, j], weight, train, test))
+                tasks.append((_fit_scores, C, self.class_weight, self.tol, X, targets[:, j], weight, train, test))
                 plan.append((j, test))
-            tasks.append((_fit_scores, self.category_C, self.class_weight, self.tol, X, Y[:, j], weight, None, None))
+            tasks.append((_fit_scores, C, self.class_weight, self.tol, X, targets[:, j], weight, None, None))
             plan.append((j, None))
         results = self._parallel(tasks)
-        oof = np.zeros(Y.shape, dtype=np.float64)
+        oof = np.zeros(targets.shape, dtype=np.float64)
         finals: dict[int, tuple[np.ndarray, float]] = {}
         for (j, test), result in zip(plan, results):
             if test is None:
@@ -204,16 +213,20 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         if Y[calib].sum(axis=0).min() < 2:  # too few calibration rows with some label: use all rows
             calib = np.ones(len(Y), dtype=bool)
         n_cat = len(self.categories_)
-        calibrators = np.zeros((n_cat, n_cat + 1 if self.stack_labels else 2))
+        if domain:
+            stacked = stack_inputs(oof[calib, :n_cat], oof[calib, n_cat])
+        calibrators = np.zeros((n_cat, 2 * n_cat + 2 if domain else n_cat + 1 if self.stack_labels else 2))
         for j in range(n_cat):
-            inputs = oof[calib] if self.stack_labels else oof[calib, j:j + 1]
-            fitted = LogisticRegression(C=1.0 if self.stack_labels else 1e4).fit(inputs, Y[calib, j])
+            inputs = stacked if domain else oof[calib, :n_cat] if self.stack_labels else oof[calib, j:j + 1]
+            fitted = LogisticRegression(C=1.0 if self.stack_labels else 1e4, max_iter=1000).fit(inputs, Y[calib, j])
             calibrators[j] = np.append(fitted.coef_[0], fitted.intercept_[0])
         proba = calibrated(oof[calib], calibrators)
+        # the cap holds on the service feedback among the calibration rows (all of them if none is)
+        capped = written[calib].astype(bool) if written[calib].any() else np.ones(int(calib.sum()), dtype=bool)
         thresholds, report = [], {}
         for j, label in enumerate(self.categories_):
             y = Y[calib, j]
-            threshold = _best_f1_threshold(proba[:, j], y, self.max_predicted_ratio)
+            threshold = _best_f1_threshold(proba[:, j], y, self.max_predicted_ratio, capped)
             p, r, f, _ = precision_recall_fscore_support(y, proba[:, j] >= threshold, average="binary",
                                                          zero_division=0)
             report[label] = {"precision": round(float(p), 4), "recall": round(float(r), 4),
@@ -224,6 +237,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         self.category_coef_ = np.column_stack([finals[j][0] for j in range(n_cat)]).astype(np.float32)
         self.category_intercept_ = np.array([finals[j][1] for j in range(n_cat)], dtype=np.float32)
         self.calibrators_ = calibrators
+        self.domain_coef_ = (finals[n_cat][0].astype(np.float32), np.float32(finals[n_cat][1])) if domain else None
         self.thresholds_ = np.array(thresholds)
         f1s = [v["f1"] for v in report.values()]
         self.cv_report_ = {"folds": self.cv_folds, "n_category_rows": int(len(Y)),
@@ -274,8 +288,8 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         intercepts = [word.intercept_[0], char.intercept_[0]]
         y_neu = (y == "neutral").astype(int)
         if 0 < y_neu.sum() < len(y_neu):
-            est = LogisticRegression(C=self.sentiment_C, tol=self.tol, solver="liblinear").fit(
-                X, y_neu, sample_weight=weight)
+            est = LogisticRegression(C=self.sentiment_C, tol=self.tol, solver="liblinear",
+                                     class_weight=self.neutral_class_weight).fit(X, y_neu, sample_weight=weight)
             columns.append(est.coef_[0])
             intercepts.append(est.intercept_[0])
         else:  # no neutral examples: the head always says "not neutral"
@@ -287,16 +301,18 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------- predict
     def _compile(self) -> None:
         """Freeze what prediction needs into ``compiled_`` (no scikit-learn objects inside)."""
+        domain = [] if self.domain_coef_ is None else [self.domain_coef_[0][:, None]]
         self.compiled_ = CompiledClassifier(
             featurizer=self.features_, categories_=self.categories_,
             thresholds_=self.thresholds_, calibrators_=self.calibrators_, columns_=self.columns_.astype(np.int32),
-            coef_=np.vstack([np.hstack([self.category_coef_, self.sentiment_coef_]),
-                             np.zeros((1, self.category_coef_.shape[1] + self.sentiment_coef_.shape[1]))]
+            coef_=np.vstack([np.hstack([self.category_coef_, self.sentiment_coef_, *domain]),
+                             np.zeros((1, self.category_coef_.shape[1] + self.sentiment_coef_.shape[1] + len(domain)))]
                             ).astype(np.float32),
             nb_ratio_=np.append(self.nb_ratio_, np.float32(0.0)),
             category_intercept_=self.category_intercept_,
             sentiment_intercept_=self.sentiment_intercept_,
             min_confidence=self.min_confidence, evidence_terms=self.evidence_terms,
+            domain_intercept_=None if self.domain_coef_ is None else np.array([self.domain_coef_[1]], dtype=np.float32),
         )
 
     def transform(self, X: Sequence[str]) -> sparse.csr_matrix:
@@ -368,16 +384,19 @@ def _sentiment_scores(X: sparse.csr_matrix, W: np.ndarray, b: np.ndarray, ratio:
     return z + b
 
 
-def _best_f1_threshold(proba: np.ndarray, y: np.ndarray, max_ratio: float = 0.0) -> float:
+def _best_f1_threshold(proba: np.ndarray, y: np.ndarray, max_ratio: float = 0.0,
+                       capped: np.ndarray | None = None) -> float:
     """The probability cut that maximizes F1 on out-of-fold predictions (midpoint between scores),
-    among the cuts that predict the label on at most ``max_ratio`` times as many rows as carry it (0: any)."""
+    among the cuts that predict the label on at most ``max_ratio`` times as many rows as carry it (0: any),
+    counted among the ``capped`` rows (default: all)."""
     order = np.argsort(-proba, kind="stable")
     p_sorted, y_sorted = proba[order], y[order]
     tp = np.cumsum(y_sorted)
     fp = np.cumsum(1 - y_sorted)
     f1 = 2 * tp / (tp + fp + y.sum())
     if max_ratio:
-        f1[np.arange(1, len(f1) + 1) > max(1.0, max_ratio * y.sum())] = -1.0
+        cap = np.ones(len(y), dtype=bool) if capped is None else np.asarray(capped, dtype=bool)
+        f1[np.cumsum(cap[order]) > max(1.0, max_ratio * y[cap].sum())] = -1.0
     best = int(np.argmax(f1))
     nxt = p_sorted[best + 1] if best + 1 < len(p_sorted) else 0.0
     return float(np.clip((p_sorted[best] + nxt) / 2, 0.05, 0.95))

@@ -52,6 +52,7 @@ class ClassifierRecipe(_Strict):
     sentiment_C: float
     tol: float
     class_weight: Literal["balanced"] | None
+    neutral_class_weight: Literal["balanced"] | None = None
     cv_folds: int
     stack_labels: bool = False
     max_predicted_ratio: float = 0.0

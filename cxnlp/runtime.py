@@ -46,7 +46,7 @@ class CompiledClassifier:
     thresholds_: np.ndarray
     calibrators_: np.ndarray
     columns_: np.ndarray              # sorted feature columns that carry weights (int32)
-    # (len(columns_) + 1) × (categories…, polarity-word, polarity-char, neutral), float32
+    # (len(columns_) + 1) × (categories…, polarity-word, polarity-char, neutral[, domain]), float32
     coef_: np.ndarray
     # per row of coef_: the naive-Bayes log-count ratio of a character column (0 elsewhere), float32
     nb_ratio_: np.ndarray
@@ -54,6 +54,8 @@ class CompiledClassifier:
     sentiment_intercept_: np.ndarray
     min_confidence: float
     evidence_terms: int
+    # intercept of the domain head (service feedback vs reviews), when the labels are stacked with it
+    domain_intercept_: np.ndarray | None = None
     sentiments_: tuple[str, ...] = SENTIMENTS
     # Analysts' corrections (from the ledger): a text they corrected is classified as they said.
     corrections: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
@@ -84,7 +86,10 @@ class CompiledClassifier:
         z = row_sums(self.coef_[rows] * features.data[:, None], features.indptr).astype(np.float64)
         n_cat = len(self.categories_)
         z[:, n_cat + 1] = nb_scores(features.indptr, rows, self.nb_ratio_, self.coef_[:, n_cat + 1])
-        return z[:, :n_cat] + self.category_intercept_, z[:, n_cat:] + self.sentiment_intercept_
+        category = z[:, :n_cat] + self.category_intercept_
+        if self.domain_intercept_ is not None:  # the domain head's score rides along for the calibration
+            category = np.column_stack([category, z[:, n_cat + 3] + self.domain_intercept_[0]])
+        return category, z[:, n_cat:n_cat + 3] + self.sentiment_intercept_
 
     def category_proba(self, features: FeatureRows) -> np.ndarray:
         return self._calibrate(self.raw_scores(features)[0])
@@ -233,18 +238,34 @@ def nb_scores(indptr: np.ndarray, rows: np.ndarray, ratio: np.ndarray, weights: 
     return row_sums(value * weights[rows], indptr) / norms
 
 
-def calibrated(scores: np.ndarray, calibrators: np.ndarray) -> np.ndarray:
-    """Category probabilities from the heads' raw scores (texts × labels).
+def stack_inputs(scores: np.ndarray, domain: np.ndarray) -> np.ndarray:
+    """What the stacked calibration reads: every label's score, how much the text reads like service
+    feedback (the domain head's probability), and each score times that probability, so that a label's
+    threshold can differ between service feedback and reviews without the text saying which it is."""
+    p = 1.0 / (1.0 + np.exp(-domain))
+    return np.column_stack([scores, p, scores * p[:, None]])
 
-    ``calibrators`` has a row per label: (a, b) for Platt scaling of the label's own score, or, when
-    labels are stacked, one weight per label's score and then the intercept, so that evidence of one
-    label can move another (a one-label model reads the same either way).
+
+def calibrated(scores: np.ndarray, calibrators: np.ndarray) -> np.ndarray:
+    """Category probabilities from the heads' raw scores (texts × labels, then the domain head's score
+    when there is one).
+
+    ``calibrators`` has a row per label: (a, b) for Platt scaling of the label's own score; or, when
+    labels are stacked, one weight per input of the stack (all labels' scores, and with a domain head
+    ``stack_inputs``) and then the intercept, so that evidence of one label can move another.
     """
-    n_cat = scores.shape[1]
-    if calibrators.shape[1] == n_cat + 1:
-        z = scores @ calibrators[:, :n_cat].T + calibrators[:, n_cat]
+    n_cat = calibrators.shape[0]
+    width = calibrators.shape[1]
+    if width == 2 * n_cat + 2:
+        inputs = stack_inputs(scores[:, :n_cat], scores[:, n_cat])
+    elif width == n_cat + 1:
+        inputs = scores[:, :n_cat]
     else:
-        z = scores * calibrators[:, 0] + calibrators[:, 1]
+        inputs = None
+    if inputs is not None:
+        z = inputs @ calibrators[:, :-1].T + calibrators[:, -1]
+    else:
+        z = scores[:, :n_cat] * calibrators[:, 0] + calibrators[:, 1]
     return 1.0 / (1.0 + np.exp(-z))
 
 

@@ -68,16 +68,20 @@ def test_fit_caps_each_label_on_its_calibration_rows():
 
 def test_stacked_labels_save_load_and_predict_alike(tmp_path):
     data = _data()
-    est = FeedbackClassifier(cv_folds=3, n_features_log2=16, stack_labels=True, clause_features=True).fit(
-        data.texts, data.categories, data.sentiments)
-    assert est.calibrators_.shape == (2, 3)  # a weight per label's score, then the intercept
-    card = {"name": "t", "version": "0", "categories": list(est.categories_),
+    params = {"cv_folds": 3, "n_features_log2": 16, "stack_labels": True, "clause_features": True}
+    card = {"name": "t", "version": "0", "categories": ["attitude", "speed"],
             "sentiments": ["negative", "neutral", "positive"], "thresholds": {}}
-    save_model(est.compiled_, tmp_path, card)
-    loaded = load_model(tmp_path)
     texts = ["客服态度很差，等了三天", "房间很干净"]
-    np.testing.assert_allclose(loaded.estimator.predict_proba(texts), est.predict_proba(texts), rtol=1e-6)
-    assert loaded.estimator.featurizer.clause_features
+    # without writers: the labels' scores are stacked; with writers and other rows: a domain head joins
+    for groups, width in ((None, 3), ([i.get("writer") for i in data.info], 6)):
+        est = FeedbackClassifier(**params).fit(data.texts, data.categories, data.sentiments, groups=groups)
+        assert est.calibrators_.shape == (2, width)
+        folder = tmp_path / str(width)
+        save_model(est.compiled_, folder, card)
+        loaded = load_model(folder)
+        np.testing.assert_allclose(loaded.estimator.predict_proba(texts), est.predict_proba(texts), rtol=1e-5)
+        assert loaded.estimator.featurizer.clause_features
+        assert (loaded.estimator.domain_intercept_ is not None) == (width == 6)
 
 
 def test_clause_features_mark_who_did_what_in_the_same_clause():
