@@ -1,13 +1,18 @@
 """FeedbackClassifier: multi-label service categories plus three-way sentiment, in one estimator.
 
-Categories are one logistic regression per label on shared TF-IDF features. Each label's raw scores
-are calibrated (Platt scaling on out-of-fold decision values) and get their own decision threshold,
-the one that maximizes out-of-fold F1; the same cross-validation yields the model card's metrics.
+Categories are one logistic regression per label on shared TF-IDF features. Their out-of-fold scores
+(folds that hold out whole writers, ``cxnlp.folds``) set the calibration: Platt scaling per label, or with
+``stack_labels`` one logistic regression per label over all labels' scores (label interactions: strong
+attitude evidence lowers expertise), joined, when the data mixes service feedback (rows with a writer)
+and other text, by a domain head whose probability and products with each score let the thresholds
+differ between the two. Each label's threshold maximizes out-of-fold F1 on the calibration rows, never
+predicting the label on more than ``max_predicted_ratio`` times as many service-feedback rows as carry it;
+the same cross-validation yields the model card's training report.
 Sentiment is two heads: polarity (positive vs negative, the mean of two logistic regressions: one on
 the word TF-IDF block, one on the character n-grams present, each scaled by its naive-Bayes log-count
 ratio (NB-LR); held-out tests on real reviews found the pair more accurate than either alone, one joint
-model, or TF-IDF characters) and neutrality (neutral vs not); P(neutral) = q, P(positive) = (1 - q) · p,
-P(negative) = (1 - q) · (1 - p).
+model, or TF-IDF characters) and neutrality (neutral vs not, optionally class-balanced); P(neutral) = q,
+P(positive) = (1 - q) · p, P(negative) = (1 - q) · (1 - p).
 Rows may lack category labels (texts labeled only for sentiment) or sentiment: each head trains on
 the rows that carry its labels.
 """
