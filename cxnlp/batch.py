@@ -26,9 +26,14 @@ DEFAULT_CHUNK = 2000
 
 
 class ResultSink(Protocol):
-    """Something that keeps results besides the output file (the ledger): one transaction per run."""
+    """Something that keeps results besides the output file (the ledger): one transaction per run.
 
-    def write(self, rows: list[Row], preds: list[Prediction], text_column: str) -> None: ...
+    ``prepare`` runs where a chunk was classified (a worker process, or this one) and does no I/O, so
+    the per-row work (masking, rules, serialization) is spread over the workers; ``write`` gets what
+    it returned, in input order, in this process."""
+
+    def prepare(self, rows: list[Row], preds: list[Prediction], text_column: str) -> Any: ...
+    def write(self, prepared: Any) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
 
@@ -77,12 +82,15 @@ class BatchSummary:
 
 @dataclass
 class ChunkResult:
-    """A classified chunk as the writing process needs it: the formatted output, its tally, and the
-    predictions themselves only when a sink (the ledger) records them."""
+    """A classified chunk as the writing process needs it: the formatted output, its tally, and what
+    the sink (the ledger) prepared from its predictions, when there is a sink."""
 
     output: str | list[list[Any]]
     tally: BatchSummary
-    predictions: list[Prediction] | None
+    prepared: Any = None
+
+
+SinkPrepare = Callable[[list[Row], list[Prediction], str], Any]
 
 
 def _rows_to_texts(rows: list[Row], text_column: str) -> list[Any]:
@@ -123,32 +131,32 @@ def output_columns(rows: list[Row], input_columns: list[str]) -> list[str]:
 
 
 def _classify_and_format(model: LoadedModel, rows: list[Row], text_column: str, formatter: RowFormatter,
-                         keep_predictions: bool) -> ChunkResult:
+                         prepare: SinkPrepare | None) -> ChunkResult:
     preds = _classify_chunk(model, rows, text_column)
     tally = BatchSummary()
     tally.add(preds)
     output, tally.cut_cells = formatter.format_counted([output_row(r, p) for r, p in zip(rows, preds)])
-    return ChunkResult(output, tally, preds if keep_predictions else None)
+    return ChunkResult(output, tally, prepare(rows, preds, text_column) if prepare is not None else None)
 
 
 # Worker processes get the parent's model through fork; this holds it in each child.
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(model: LoadedModel, text_column: str, formatter: RowFormatter, keep_predictions: bool) -> None:
+def _worker_init(model: LoadedModel, text_column: str, formatter: RowFormatter, prepare: SinkPrepare | None) -> None:
     # Ctrl-C and SIGTERM are the parent's to handle (it cleans up, then ends the pool): no worker tracebacks
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _WORKER.update(model=model, column=text_column, formatter=formatter, keep=keep_predictions)
+    _WORKER.update(model=model, column=text_column, formatter=formatter, prepare=prepare)
 
 
 def _worker_run(rows: list[Row]) -> ChunkResult:
     w = _WORKER
-    return _classify_and_format(w["model"], rows, w["column"], w["formatter"], w["keep"])
+    return _classify_and_format(w["model"], rows, w["column"], w["formatter"], w["prepare"])
 
 
 def classify_rows(model: LoadedModel, chunks: Iterator[list[Row]], text_column: str, formatter: RowFormatter, *,
-                  workers: int = 1, keep_predictions: bool = False) -> Iterator[tuple[list[Row], ChunkResult]]:
+                  workers: int = 1, prepare: SinkPrepare | None = None) -> Iterator[tuple[list[Row], ChunkResult]]:
     """Classified and formatted chunks, in input order, on ``workers`` processes in all.
 
     The calling process is one of them: it classifies every ``workers``-th chunk itself between
@@ -157,16 +165,16 @@ def classify_rows(model: LoadedModel, chunks: Iterator[list[Row]], text_column: 
     """
     if workers <= 1:
         for rows in chunks:
-            yield rows, _classify_and_format(model, rows, text_column, formatter, keep_predictions)
+            yield rows, _classify_and_format(model, rows, text_column, formatter, prepare)
         return
     model.warm_up()  # segmenter and lookup tables loaded once, before fork
     ctx = mp.get_context("fork")
     pending: deque[tuple[list[Row], Any]] = deque()
     with ctx.Pool(workers - 1, initializer=_worker_init,
-                  initargs=(model, text_column, formatter, keep_predictions)) as pool:
+                  initargs=(model, text_column, formatter, prepare)) as pool:
         for i, rows in enumerate(chunks):
             if i % workers == workers - 1:
-                pending.append((rows, _classify_and_format(model, rows, text_column, formatter, keep_predictions)))
+                pending.append((rows, _classify_and_format(model, rows, text_column, formatter, prepare)))
             else:
                 pending.append((rows, pool.apply_async(_worker_run, (rows,))))
             # hand back what is done, in order; at most a few chunks per process in flight
@@ -204,8 +212,9 @@ def classify_file(
     """Classify every row of ``source`` into ``output`` (JSONL on stdout when None); returns a summary.
 
     ``encoding`` overrides the detected one and ``sheet`` names the one worksheet to read (see
-    ``open_table``). ``sink`` sees every chunk's rows and predictions (the ledger records them). It commits just before
-    the output file is renamed into place; any failure before that rolls both back.
+    ``open_table``). ``sink`` (the ledger) prepares every chunk where it was classified and records it
+    here. It commits just before the output file is renamed into place; any failure before that rolls
+    both back.
     """
     summary = BatchSummary()
     start = time.perf_counter()
@@ -217,11 +226,11 @@ def classify_file(
             first = next(chunks, [])
             formatter = writer.open(output_columns(first, table.columns))
             results = classify_rows(model, chain([first] if first else [], chunks), column, formatter,
-                                    workers=workers, keep_predictions=sink is not None)
+                                    workers=workers, prepare=sink.prepare if sink is not None else None)
             for rows, result in results:
                 writer.write_formatted(result.output)
                 if sink is not None:
-                    sink.write(rows, result.predictions or [], column)
+                    sink.write(result.prepared)
                 summary.merge(result.tally)
                 if progress is not None:
                     progress(summary.rows)

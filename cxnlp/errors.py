@@ -28,3 +28,8 @@ class LedgerError(CxnlpError):
 
 class NotFoundError(LedgerError):
     """A ledger record does not exist."""
+
+
+class ConflictError(LedgerError):
+    """A write collides with what the ledger holds: an id reused for a different text, or a record
+    changed by someone else meanwhile."""

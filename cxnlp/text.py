@@ -316,26 +316,129 @@ def tokenize_spans(text: str, *, hmm: bool = True, backend: str = "jieba-rs") ->
     return tokenize_batch([text], hmm=hmm, backend=backend).tokens_of(0)
 
 
-# Personal data masked before a text is stored (the ledger keeps what customers wrote, minus who they are).
-_PII_RE = re.compile(
-    r"(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
-    r"|(?P<idcard>(?<!\d)\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?!\d))"
-    r"|(?P<bankcard>(?:卡号?|账号|帐号)[:：\s]*\d[\d -]{13,24}\d(?!\d)|(?<!\d)\d{4}(?:[ -]\d{4}){3}(?:[ -]?\d{1,3})?(?!\d))"
-    r"|(?P<mobile>(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d))"
-    r"|(?P<landline>(?<!\d)0\d{2,3}-\d{7,8}(?!\d))"
+# Personal data masked before a text is stored, logged or exported (the ledger keeps what customers
+# wrote, minus who they are). Each kind is a pattern over the normalized text (full-width digits and ＠
+# are ASCII there, traditional keywords simplified, Latin lower-case), an optional check of what it
+# matched (ID cards by their GB 11643 check digit or birth date, bank cards by Luhn), and how much of
+# the value stays readable. Kinds are tried in order and a span already masked is never matched again.
+_NOT_BEFORE = r"(?<![0-9a-z])"
+_NOT_AFTER = r"(?![0-9a-z])"
+_KEY_GAP = r"\s*(?:[:=#]\s*)?(?:是|为)?\s*"
+
+
+@dataclass(frozen=True)
+class _PiiKind:
+    name: str
+    pattern: re.Pattern[str]   # the value to star is the group "v"
+    keep: tuple[int, int]      # letters/digits left readable at the head and tail of the value
+    check: object = None       # a function of the value's letters/digits that must hold, or None
+
+
+def _digits(value: str) -> str:
+    return "".join(ch for ch in value if ch.isalnum())
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10x98765432"
+
+
+def _valid_date(year: int, month: int, day: int) -> bool:
+    from datetime import date
+
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_id18(v: str, checked: bool = True) -> bool:
+    """An 18-character resident ID: region, a real birth date, and (``checked``) the GB 11643 check character."""
+    if len(v) != 18 or not v[:17].isdigit() or v[0] not in "12345678":
+        return False
+    if not (1900 <= int(v[6:10]) <= 2099 and _valid_date(int(v[6:10]), int(v[10:12]), int(v[12:14]))):
+        return False
+    return not checked or _ID_CHECK[sum(int(d) * w for d, w in zip(v[:17], _ID_WEIGHTS)) % 11] == v[17]
+
+
+def _is_id15(v: str) -> bool:
+    """A 15-digit resident ID of the old form (no check digit): region and a real 19yy birth date."""
+    return len(v) == 15 and v.isdigit() and v[0] in "12345678" and _valid_date(1900 + int(v[6:8]), int(v[8:10]), int(v[10:12]))
+
+
+def _is_luhn_card(v: str) -> bool:
+    """16–19 digits with a valid Luhn check digit (every bank card number)."""
+    if not (16 <= len(v) <= 19 and v.isdigit()) or v[0] == "0":
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(v)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+_PII_KINDS: tuple[_PiiKind, ...] = (
+    _PiiKind("email", re.compile(r"(?<![a-z0-9_%+-])(?<![a-z0-9]\.)(?P<v>[a-z0-9][a-z0-9._%+-]*)@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}"
+                                 r"(?![a-z0-9-])"), (1, 0)),
+    _PiiKind("qq", re.compile(r"(?<![a-z])(?:qq|扣扣)(?:号码|号)?" + _KEY_GAP + r"(?P<v>[1-9]\d{4,11})(?!\d)"), (0, 0)),
+    _PiiKind("wechat", re.compile(r"(?<![a-z])(?:微信|威信|薇信|v信|wechat|weixin|vx|wx)(?:\s*(?:号码|号|id))?" + _KEY_GAP
+                                  + r"(?P<v>[a-z][-_a-z0-9]{5,19})(?![-_a-z0-9])"), (0, 0)),
+    # after a word that names it, an ID number needs only a real birth date (customers mistype the check digit)
+    _PiiKind("idcard", re.compile(r"(?:身份证|证件|身份)(?:号码|号)?" + _KEY_GAP + r"(?P<v>\d{6}[ -]?\d{4}[ -]?\d{4}[ -]?\d{3}[0-9x]"
+                                  r"|\d{6}[ -]?\d{6}[ -]?\d{3})" + _NOT_AFTER), (4, 2),
+             lambda v: _is_id18(v, checked=False) or _is_id15(v)),
+    _PiiKind("idcard", re.compile(_NOT_BEFORE + r"(?P<v>\d{6}[ -]?\d{4}[ -]?\d{4}[ -]?\d{3}[0-9x])" + _NOT_AFTER),
+             (4, 2), lambda v: _is_id18(v)),
+    _PiiKind("idcard", re.compile(_NOT_BEFORE + r"(?P<v>\d{6}[ -]?\d{6}[ -]?\d{3})" + _NOT_AFTER), (4, 2),
+             lambda v: _is_id15(v)),
+    _PiiKind("bankcard", re.compile(r"(?:卡号?|账号|帐号)[:\s]*(?P<v>\d[\d -]{13,24}\d)(?!\d)"), (4, 4)),
+    _PiiKind("bankcard", re.compile(_NOT_BEFORE + r"(?P<v>\d{4}(?:[ -]?\d{4}){3}(?:[ -]?\d{1,3})?)" + _NOT_AFTER), (4, 4),
+             lambda v: _is_luhn_card(v)),
+    _PiiKind("mobile", re.compile(r"(?<![0-9])(?<![0-9][ .-])(?:(?:\+|00)?86[ .-]?|\(\+?86\)[ ]?)?(?P<v>1[3-9]\d[ .-]?\d{4}[ .-]?\d{4})(?!\d)"),
+             (3, 4)),
+    _PiiKind("landline", re.compile(r"(?<![0-9])(?<![0-9][ .-])(?:\(0\d{2,3}\)|0\d{2,3})[ -]?(?P<v>[1-9]\d{2,3}[ -]?\d{4})(?!\d)"), (0, 2)),
 )
+# Texts without any of these (normalized) hold no personal data: most texts skip the patterns.
+_PII_HINT = re.compile(r"[0-9@]|身份|证件|微信|威信|薇信|v信|wechat|weixin|vx|wx|qq|扣扣")
 
 
-def mask_personal_data(text: str) -> str:
-    """Text with phone, ID-card and bank-card numbers and e-mails partly starred (138****5678)."""
-    def star(m: re.Match[str]) -> str:
-        s, kind = m.group(0), m.lastgroup
-        if kind == "email":
-            name, _, domain = s.partition("@")
-            return name[:1] + "***@" + domain
-        digits = [i for i, ch in enumerate(s) if ch.isdigit() or ch in "Xx"]
-        keep_head, keep_tail = {"mobile": (3, 4), "landline": (4, 2), "idcard": (4, 2), "bankcard": (4, 4)}[kind or "mobile"]
-        hidden = set(digits[keep_head:len(digits) - keep_tail])
-        return "".join("*" if i in hidden else ch for i, ch in enumerate(s))
+def personal_data_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, kind) of the value of every piece of personal data in ``text``, in order.
 
-    return _PII_RE.sub(star, text)
+    Offsets are into ``text`` itself (normalization keeps length). Only the value is spanned, not
+    the words around it ("QQ号", "+86", an area code in brackets stay readable).
+    """
+    norm = normalize(text)
+    if not _PII_HINT.search(norm):
+        return []
+    spans: list[tuple[int, int, str]] = []
+    for kind in _PII_KINDS:
+        for m in kind.pattern.finditer(norm):
+            start, end = m.span("v")
+            if kind.check is not None and not kind.check(_digits(m.group("v"))):
+                continue
+            if any(start < e and s < end for s, e, _ in spans):
+                continue
+            spans.append((start, end, kind.name))
+    return sorted(spans)
+
+
+_KEEP = {kind.name: kind.keep for kind in _PII_KINDS}
+MASK_CHAR = "*"
+
+
+def mask_personal_data(text: str, spans: Sequence[tuple[int, int, str]] | None = None) -> str:
+    """Text with every piece of personal data starred character for character (138****5678,
+    z****@qq.com, QQ号********): the masked text has the same length as the original, so an offset into
+    one is an offset into the other, and nothing but the letters and digits of the values changes.
+    ``spans`` are ``personal_data_spans(text)`` when the caller has them."""
+    spans = personal_data_spans(text) if spans is None else spans
+    if not spans:
+        return text
+    chars = list(text)
+    for start, end, name in spans:
+        head, tail = _KEEP[name]
+        alnum = [i for i in range(start, end) if chars[i].isalnum()]
+        for i in alnum[head:len(alnum) - tail]:
+            chars[i] = MASK_CHAR
+    return "".join(chars)

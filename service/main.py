@@ -1,25 +1,45 @@
-"""The FastAPI application: routers, error mapping, the body-size guard, and the model loaded once
-in ``lifespan`` (or handed in by ``cxnlp serve``, which loads it before forking workers)."""
+"""The FastAPI application: routers, error mapping, the body-size guard, metrics and access log, and the
+model loaded once in ``lifespan`` (or handed in by ``cxnlp serve``, which loads it before forking workers)."""
 from __future__ import annotations
 
+import json
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerError, ModelError, NotFoundError
 from cxnlp.settings import Settings, get_settings
 from cxnlp.store import LoadedModel, load_model
-from service.routes import classify, feedback, health, ledger, surveys
+from service.deps import require_api_key
+from service.observability import Metrics, Observability
+from service.routes import classify, feedback, health, ledger, metrics, surveys
 from service.routes import model as model_routes
 
-# Library errors → HTTP statuses (the library itself knows nothing of HTTP).
-ERROR_STATUS = ((NotFoundError, 404), (LedgerError, 409), (DataError, 422), (ConfigError, 500), (ModelError, 500))
+# Library errors → HTTP statuses (the library itself knows nothing of HTTP). A ModelError inside a
+# request can only come from a model folder the caller named (reload): bad input, so 422.
+ERROR_STATUS = ((NotFoundError, 404), (LedgerError, 409), (DataError, 422), (ConfigError, 500), (ModelError, 422))
+
+
+# The rest of a refused body is still on the wire: the connection must close with the answer, or the
+# server would read those bytes as the next request's headers (a 431 or garbage for the next caller).
+CLOSE = {"Connection": "close"}
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(status_code=413, detail=f"request body is over the limit of {max_bytes} bytes",
+                         headers=CLOSE)
 
 
 class BodySizeLimit:
-    """Refuses a request whose declared body is over the limit (413) before anything reads it.
+    """Refuses a body over the limit with 413: at once when its declared length is too long, else as
+    soon as the bytes received pass the limit (chunked bodies declare no length).
 
     Plain ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware runs every
     request through extra tasks and streams, which cost more than classifying a text.
@@ -30,18 +50,62 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.max_bytes:
-                response = JSONResponse(status_code=413, content={
-                    "detail": f"request body is {int(length)} bytes; the limit is {self.max_bytes}"})
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await JSONResponse(status_code=413, headers=CLOSE, content={
+                "detail": f"request body is {int(length)} bytes; the limit is {self.max_bytes}"})(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # FastAPI lets an HTTPException from reading the body through, and the exception
+                    # middleware answers it; the except below covers anything that reads it elsewhere.
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge as exc:
+            if started:
+                raise
+            await JSONResponse(status_code=413, headers=CLOSE, content={"detail": exc.detail})(scope, receive, send)
 
 
-def create_app(model: LoadedModel | None = None, settings: Settings | None = None) -> FastAPI:
-    """An app serving ``model`` (default: load the configured model at start-up)."""
+def _needs_key(dependant: Dependant) -> bool:
+    return any(d.call is require_api_key or _needs_key(d) for d in dependant.dependencies)
+
+
+def _document_error_statuses(routes: list) -> None:
+    """Put the statuses every route can answer into the OpenAPI document, so clients (and the fuzz
+    test) know them: 401 where the key is checked, 400/413 where a body is read."""
+    for route in routes:
+        if not isinstance(route, APIRoute):
+            continue
+        if _needs_key(route.dependant):
+            route.responses.setdefault(401, {"description": "Missing or wrong X-API-Key (when the service has one)"})
+        if route.body_field is not None:
+            route.responses.setdefault(400, {"description": "The body is not JSON in UTF-8"})
+            route.responses.setdefault(413, {"description": "The body is over the size limit"})
+
+
+def create_app(model: LoadedModel | None = None, settings: Settings | None = None,
+               metrics_dir: str | None = None) -> FastAPI:
+    """An app serving ``model`` (default: load the configured model at start-up). ``metrics_dir``: the
+    prometheus multiprocess directory when several workers serve (see ``service.observability``)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -57,13 +121,26 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
     app.state.model = model
     app.state.settings = settings
 
+    app.state.metrics = Metrics(metrics_dir)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Observability, metrics=app.state.metrics)  # outermost: sees 413s too
 
     @app.exception_handler(CxnlpError)
     async def library_error(_request: Request, exc: CxnlpError):
         status = next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 500)
+        if status == 422:  # the shape every 422 of the API has (FastAPI's validation errors)
+            return JSONResponse(status_code=422, content={"detail": [{"type": "invalid", "loc": [], "msg": str(exc)}]})
         return JSONResponse(status_code=status, content={"detail": str(exc)})
 
-    for module in (health, classify, model_routes, feedback, ledger, surveys):
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError):
+        """422 naming what is wrong, without echoing the input back (it may be 15 MB of customers'
+        words, or hold lone surrogates that no UTF-8 response can carry; ASCII-escaped JSON can)."""
+        errors = [{k: v for k, v in e.items() if k not in ("input", "url")} for e in exc.errors()]
+        body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
+        return Response(content=body, status_code=422, media_type="application/json")
+
+    for module in (health, classify, model_routes, feedback, ledger, metrics, surveys):
+        _document_error_statuses(module.router.routes)
         app.include_router(module.router)
     return app

@@ -8,8 +8,10 @@ from __future__ import annotations
 import gc
 import ipaddress
 import os
+import shutil
 import signal
 import socket
+import tempfile
 from pathlib import Path
 
 import uvicorn
@@ -18,7 +20,6 @@ from cxnlp.errors import ConfigError
 from cxnlp.ledger.db import prepare as prepare_ledger
 from cxnlp.settings import get_settings
 from cxnlp.store import load_model
-from service.main import create_app
 from service.model_sync import ModelSync, follow
 
 
@@ -56,14 +57,23 @@ def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1,
     model = load_model(model_dir or settings.model_dir)
     model.warm_up()
     prepare_ledger(settings.ledger_url)  # schema ready before workers fork (they would race otherwise)
-    app = create_app(model=model, settings=settings)
+    metrics_dir = None
+    if workers > 1:
+        # Metrics summed over workers: prometheus-client reads this before its first import (below).
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cxnlp-metrics-")
+    from service.lifecycle import die_with_parent, uvicorn_options
+    from service.main import create_app
+    from service.observability import configure_access_log
+
+    configure_access_log()
+    app = create_app(model=model, settings=settings, metrics_dir=metrics_dir)
     # Everything loaded so far lives as long as the process: keep it out of the garbage collector's
     # scans (shorter pauses, and forked workers do not copy pages just to update GC headers).
     gc.collect()
     gc.freeze()
     sock = _bind(host, port)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=10,
-                            loop="auto", http="auto")  # uvloop and httptools when installed
+                            loop="auto", **uvicorn_options(settings))  # uvloop when installed
     print(f"cxnlp serving {model.version} on http://{host}:{port} ({workers} worker(s)); docs at /docs", flush=True)
     if workers <= 1:
         uvicorn.Server(config).run(sockets=[sock])
@@ -74,6 +84,7 @@ def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1,
     for worker in range(workers):
         pid = os.fork()
         if pid == 0:
+            die_with_parent(parent)
             follow(app, sync, worker)
             uvicorn.Server(config).run(sockets=[sock])
             os._exit(0)
@@ -89,8 +100,11 @@ def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1,
     signal.signal(signal.SIGHUP, lambda *_: sync.publish())  # reload the current folder in every worker
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for child in children:
-        try:
-            os.waitpid(child, 0)
-        except ChildProcessError:
-            pass
+    try:
+        for child in children:
+            try:
+                os.waitpid(child, 0)
+            except ChildProcessError:
+                pass
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

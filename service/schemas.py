@@ -1,14 +1,72 @@
 """Pydantic schemas: the HTTP API contract. Result fields mirror ``cxnlp.prediction.Prediction``."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from cxnlp.errors import DataError
 from cxnlp.prediction import MAX_TEXT_CHARS
+from cxnlp.taxonomy import parse_categories, parse_sentiment
 
 Sentiment = Literal["negative", "neutral", "positive"]
+# Ledger months and dates stay within these years (the pattern says the same), so a deadline or the
+# previous/next month is always a real date.
+MIN_YEAR, MAX_YEAR = 1900, 2199
+MONTH_PATTERN = r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$"
+
+
+def _unicode_text(value: str) -> str:
+    """Lone surrogates (JSON allows ``\\ud800``) are not text: nothing could store or return them."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"text holds an invalid character at offset {exc.start} (a lone surrogate)") from None
+    return value
+
+
+def _storable_text(value: str) -> str:
+    """PostgreSQL text columns cannot hold NUL; refuse it here rather than fail in the database."""
+    if "\x00" in value:
+        raise ValueError(f"text holds a NUL character at offset {value.index(chr(0))}")
+    return value
+
+
+def _bounded_datetime(value: datetime) -> datetime:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"year must be between {MIN_YEAR} and {MAX_YEAR}")
+    return value
+
+
+def _as_utc(value: datetime) -> datetime:
+    """The ledger keeps naive UTC; the API says so, as the schema's ``date-time`` requires an offset."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def _categories(value: Any) -> list[str]:
+    """Category labels as analysts write them (服务态度 or attitude), parsed as ``review --import`` does."""
+    if not isinstance(value, (list, str)):
+        raise ValueError("expected a list of category labels")
+    try:
+        return parse_categories(value)
+    except DataError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _sentiment(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a sentiment name")
+    try:
+        return parse_sentiment(value)
+    except DataError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Text = Annotated[str, AfterValidator(_unicode_text)]
+StoredText = Annotated[Text, AfterValidator(_storable_text)]
+InDatetime = Annotated[datetime, AfterValidator(_bounded_datetime)]
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class EvidenceSpan(BaseModel):
@@ -30,7 +88,7 @@ class ClassifyResult(BaseModel):
 
 
 class ClassifyRequest(BaseModel):
-    texts: list[str] = Field(min_length=1, max_length=1000, description="1 to 1,000 texts, classified in order")
+    texts: list[Text] = Field(min_length=1, max_length=1000, description="1 to 1,000 texts, classified in order")
 
     model_config = {"json_schema_extra": {"examples": [{"texts": ["客服态度特别差，还挂我电话", "等了两个小时没人处理"]}]}}
 
@@ -60,22 +118,29 @@ class Health(BaseModel):
 
 
 class FeedbackCreate(BaseModel):
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
-    source_id: str | None = Field(default=None, max_length=200, description="Your ticket or survey id; unique")
-    channel: str | None = Field(default=None, max_length=100)
-    received_at: datetime | None = None
+    text: StoredText = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    source_id: StoredText | None = Field(default=None, max_length=200, description="Your ticket or survey id; unique")
+    channel: StoredText | None = Field(default=None, max_length=100)
+    received_at: InDatetime | None = Field(default=None, description="When the customer wrote it (no offset: UTC)")
 
 
 class FeedbackUpdate(BaseModel):
-    status: Literal["open", "in_progress", "resolved", "closed"] | None = None
-    root_cause: str | None = None
-    corrected_categories: list[str] | None = None
-    corrected_sentiment: Sentiment | None = None
-    actor: str = Field(default="analyst", max_length=100, description="Who makes the change (kept in the audit trail)")
+    """An analyst's change. Unknown fields (``severity`` among them: the rules set it) are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Not nullable: leaving a field out leaves it as it is; null is no status or sentiment.
+    status: Literal["open", "in_progress", "resolved", "closed"] = None  # type: ignore[assignment]
+    root_cause: StoredText | None = None
+    corrected_categories: Annotated[list[str], BeforeValidator(_categories)] | None = Field(
+        default=None, description="Labels in English or Chinese (attitude or 服务态度), as `review --import` reads them")
+    corrected_sentiment: Annotated[Sentiment, BeforeValidator(_sentiment)] = Field(  # type: ignore[assignment]
+        default=None, description="negative/neutral/positive, or 负面/中性/正面")
+    actor: StoredText = Field(default="analyst", max_length=100, description="Who makes the change (kept in the audit trail)")
 
 
 class AuditOut(BaseModel):
-    at: datetime
+    at: UtcDatetime
     actor: str
     field: str
     old: Any = None
@@ -90,7 +155,7 @@ class FeedbackOut(BaseModel):
     id: int
     source_id: str
     channel: str | None
-    received_at: datetime
+    received_at: UtcDatetime
     text: str = Field(description="The text with personal data masked")
     categories: list[str]
     category_scores: dict[str, float]
@@ -101,13 +166,13 @@ class FeedbackOut(BaseModel):
     model_version: str
     severity: str
     department: str | None
-    due_at: datetime
+    due_at: UtcDatetime
     status: str
     root_cause: str | None
     corrected_categories: list[str] | None
     corrected_sentiment: str | None
     corrected_by: str | None
-    corrected_at: datetime | None
+    corrected_at: UtcDatetime | None
     effective_categories: list[str]
     effective_sentiment: str
     audit: list[AuditOut] = []
@@ -135,7 +200,7 @@ class LedgerSummary(BaseModel):
 
 
 class ReloadRequest(BaseModel):
-    model_dir: str | None = Field(default=None, max_length=4096,
+    model_dir: StoredText | None = Field(default=None, max_length=4096,
                                   description="Model folder to load, under CXNLP_MODEL_ROOT (default: the current one)")
 
 

@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from cxnlp.errors import LedgerError
+from cxnlp.errors import ConflictError, LedgerError
 from cxnlp.ledger.db import SCHEMA_VERSION, get_engine
 from cxnlp.ledger.models import FeedbackRecord
 from cxnlp.ledger.records import FeedbackIn, record_feedback, review_queue, update_record
@@ -84,8 +84,10 @@ def test_record_masks_personal_data_and_sets_severity_department_due(ledger_url)
         assert created and "13912345678" not in rec.text and "139****5678" in rec.text
         assert rec.severity == "重大" and rec.due_at == now + timedelta(hours=48)
         assert rec.department == "客服中心" and rec.status == "open"
-        again, created_again = add(session, "T-1", "whatever", ["speed"], now)
+        again, created_again = add(session, "T-1", "客服态度差，我的电话13912345678，再不处理我就打12315", ["speed"], now)
         assert not created_again and again.id == rec.id
+        with pytest.raises(ConflictError, match="T-1"):
+            add(session, "T-1", "whatever", ["speed"], now)
 
 
 def test_status_changes_and_corrections_are_audited(ledger_url):

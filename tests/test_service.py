@@ -89,12 +89,12 @@ def test_feedback_record_retry_patch_and_summary(client):
     assert patched.json()["effective_categories"] == ["attitude", "speed"]
     assert [e["field"] for e in patched.json()["audit"]][-2:] == ["status", "corrected_categories"]
     bad = client.patch(f"/v1/feedback/{record['id']}", headers=key, json={"corrected_categories": ["price"]})
-    assert bad.status_code == 409 and "price" in bad.json()["detail"]
-    assert client.get("/v1/feedback/999999").status_code == 404
-    summary = client.get("/v1/ledger/summary", params={"month": "2026-11"}).json()
+    assert bad.status_code == 422 and "price" in bad.json()["detail"][0]["msg"]
+    assert client.get("/v1/feedback/999999", headers=key).status_code == 404
+    summary = client.get("/v1/ledger/summary", params={"month": "2026-11"}, headers=key).json()
     assert summary["total"] == 1 and summary["by_category"]["attitude"]["count"] == summary["negative"]
-    assert client.get("/v1/ledger/summary", params={"month": "2026-13"}).status_code == 422
-    assert isinstance(client.get("/v1/review", params={"limit": 5}).json(), list)
+    assert client.get("/v1/ledger/summary", params={"month": "2026-13"}, headers=key).status_code == 422
+    assert isinstance(client.get("/v1/review", params={"limit": 5}, headers=key).json(), list)
 
 
 def test_reload_swaps_the_model(client, small_model):
@@ -115,12 +115,16 @@ def free_port() -> int:
 def start_server(port: int, tmp_path: Path, *extra: str, workers: int = 1) -> subprocess.Popen:
     env = {**os.environ, "CXNLP_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.db'}"}
     env.pop("CXNLP_API_KEY", None)
-    proc = subprocess.Popen([sys.executable, "-m", "cxnlp", "serve", "--port", str(port), "--workers", str(workers),
-                             *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # stderr to a file: the server writes a JSON line per request there, and an undrained pipe would
+    # block it once full.
+    log = tmp_path / f"serve-{port}.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "cxnlp", "serve", "--port", str(port), "--workers",
+                                 str(workers), *extra], env=env, stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+            raise AssertionError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 return proc

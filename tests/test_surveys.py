@@ -189,4 +189,4 @@ def test_http_report_matches_the_library_and_refuses_other_files(small_model, tm
         assert body["groups"]["9、您所在的区域"]
         bad = client.post("/v1/surveys/report", headers={"X-API-Key": "k"},
                           files={"file": ("x.png", b"\x89PNG\r\n", "image/png")})
-        assert bad.status_code == 422 and "must be one of" in bad.json()["detail"]
+        assert bad.status_code == 422 and "must be one of" in bad.json()["detail"][0]["msg"]

@@ -77,7 +77,8 @@ def _agree(a: dict, b: dict) -> bool:
 def cmd_batches(args: argparse.Namespace) -> None:
     """Shuffled batches of texts that still need labels; each batch is to be read by two annotators."""
     have = annotations()
-    todo = [t for t in written_texts().values() if len(have.get(t["id"], {})) < 2]
+    todo = [t for t in written_texts().values() if len(have.get(t["id"], {})) < 2
+            and (not args.writers or t["writer"] in args.writers)]
     random.Random(args.seed).shuffle(todo)
     args.out.mkdir(parents=True, exist_ok=True)
     for k in range(0, len(todo), args.size):
@@ -161,6 +162,7 @@ def main() -> None:
     b.add_argument("--size", type=int, default=700)
     b.add_argument("--prefix", default="batch-")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--writers", type=lambda v: set(v.split(",")), help="only these writers' texts (comma-separated)")
     a = sub.add_parser("agreement", help=cmd_agreement.__doc__)
     a.add_argument("--json", type=Path)
     d = sub.add_parser("disagreements", help=cmd_disagreements.__doc__)

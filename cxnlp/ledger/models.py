@@ -47,8 +47,12 @@ class FeedbackRecord(Base):
     corrected_sentiment: Mapped[str | None] = mapped_column(String(20))
     corrected_by: Mapped[str | None] = mapped_column(String(100))
     corrected_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Bumped by every change: an UPDATE carries the version it read, so two analysts changing one record
+    # at once cannot both win (compare-and-set; SQLAlchemy raises StaleDataError for the loser).
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
     audit: Mapped[list["AuditEntry"]] = relationship(back_populates="record", order_by="AuditEntry.id",
                                                      cascade="all, delete-orphan")
+    __mapper_args__ = {"version_id_col": version}
 
     @property
     def effective_categories(self) -> list[str]:

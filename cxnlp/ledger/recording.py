@@ -1,8 +1,9 @@
 """Recording batch results in the ledger: `cxnlp classify … --ledger`.
 
 All rows of one run go in one transaction, committed just before the output file is renamed into
-place: a run that fails records nothing, and re-running a file records nothing twice (each row's
-source_id comes from its id column, or from the file name, row number and text).
+place: a run that fails or is interrupted (Ctrl-C, SIGTERM) records nothing, and re-running a file
+records nothing twice (each row's source_id comes from its id column, or from the file name, row
+number and text). Each chunk is one batched ``INSERT … ON CONFLICT DO NOTHING``, not a statement per row.
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from cxnlp.io import Row
-from cxnlp.ledger.db import get_engine
-from cxnlp.ledger.records import FeedbackIn, record_feedback
+from cxnlp.ledger.db import get_engine, lock_for_write
+from cxnlp.ledger.records import FeedbackIn, find_record, insert_records, record_feedback, record_rows, utcnow
 from cxnlp.ledger.rules import LedgerRules
 from cxnlp.prediction import MAX_TEXT_CHARS, Prediction
 from cxnlp.settings import get_settings
@@ -35,6 +36,12 @@ def parse_time(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     text = str(value).strip().replace("/", "-").replace("T", " ")
+    try:  # the usual case, ten times faster than strptime
+        parsed = datetime.fromisoformat(text[:19])
+        if parsed.tzinfo is None:
+            return parsed
+    except ValueError:
+        pass
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
         try:
             return datetime.strptime(text[:19], fmt)
@@ -70,19 +77,30 @@ class BatchRecorder:
         digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
         return f"{self.source_name}:{row.number}:{digest}"
 
-    def write(self, rows: list[Row], preds: list[Prediction], text_column: str) -> None:
+    def prepare(self, rows: list[Row], preds: list[Prediction], text_column: str) -> tuple[list[dict[str, Any]], int]:
+        """The stored columns of a chunk's classified rows (PII masked, severity set) and how many rows
+        are not recorded (errors). No I/O: ``classify_file`` runs this in the worker that classified it."""
+        items, good = [], []
         for row, pred in zip(rows, preds):
             if pred.error:
-                self.skipped += 1
                 continue
             text = str(row.values[text_column])
-            item = FeedbackIn(text=text, source_id=self.source_id(row, text),
-                              channel=str(_first(row.values, CHANNEL_COLUMNS) or self.default_channel or "") or None,
-                              received_at=parse_time(_first(row.values, TIME_COLUMNS)))
-            _, created = record_feedback(session=self.session, item=item, prediction=pred, rules=self.rules)
-            self.created += created
-            self.existing += not created
-        self.session.flush()
+            items.append(FeedbackIn(text=text, source_id=self.source_id(row, text),
+                                    channel=str(_first(row.values, CHANNEL_COLUMNS) or self.default_channel or "") or None,
+                                    received_at=parse_time(_first(row.values, TIME_COLUMNS))))
+            good.append(pred)
+        values = record_rows(items=items, predictions=good, rules=self.rules, now=utcnow())
+        return values, len(rows) - len(values)
+
+    def write(self, prepared: tuple[list[dict[str, Any]], int]) -> None:
+        """Record one prepared chunk (one batched insert); a source_id reused for another text is a
+        ConflictError, and the whole run is then rolled back."""
+        values, skipped = prepared
+        lock_for_write(self.session)  # the first chunk begins the run's one write transaction
+        created = len(insert_records(session=self.session, rows=values))
+        self.created += created
+        self.existing += len(values) - created
+        self.skipped += skipped
 
     def commit(self) -> None:
         self.session.commit()
@@ -99,14 +117,12 @@ class BatchRecorder:
 
 def classify_and_record(*, session: Any, model: Any, item: FeedbackIn, rules: LedgerRules,
                         max_chars: int = MAX_TEXT_CHARS) -> tuple[Any, bool]:
-    """Classify one text and record it (POST /v1/feedback); a known source_id returns the first record
-    without classifying again."""
-    from sqlalchemy import select
-
-    from cxnlp.ledger.models import FeedbackRecord
+    """Classify one text and record it (POST /v1/feedback); a known source_id with the same text returns
+    the first record without classifying again, with another text it is a ``ConflictError``."""
     from cxnlp.prediction import predict_texts
 
-    existing = session.scalar(select(FeedbackRecord).where(FeedbackRecord.source_id == item.source_id))
+    lock_for_write(session)  # the look-up and the insert see the same ledger
+    existing = find_record(session=session, source_id=item.source_id, text=item.text)
     if existing is not None:
         return existing, False
     prediction = predict_texts(model, [item.text], max_chars=max_chars)[0]

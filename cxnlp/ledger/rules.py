@@ -6,28 +6,39 @@ company's own copy.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from cxnlp.errors import ConfigError
+from cxnlp.ledger.cues import CueMatcher
 from cxnlp.ledger.models import SEVERITIES
-from cxnlp.text import normalize
+from cxnlp.text import Token, normalize, tokenize_batch
 
 NO_CATEGORY = "(none)"
 
 
 @dataclass(frozen=True)
 class SeverityRule:
+    """A level reached by a cue word (found as a word, see ``CueMatcher``, in a text that is at least
+    ``words_min_negative`` negative: praise of the 12345 hotline is no threat to call it) or by
+    sentiment and the number of problems alone."""
+
     level: str
     words: tuple[str, ...]
     min_negative: float
     min_categories: int
+    words_min_negative: float = 0.0
+    matcher: CueMatcher = field(init=False, compare=False, repr=False)
 
-    def matches(self, text: str, categories: list[str], negative: float) -> bool:
-        if any(w in text for w in self.words):
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "matcher", CueMatcher(self.words))
+
+    def matches(self, text: str, categories: list[str], negative: float, tokens: list[Token] | None = None) -> bool:
+        if negative >= self.words_min_negative and self.matcher.matches(text, tokens):
             return True
         return negative >= self.min_negative and len(categories) >= self.min_categories
 
@@ -43,8 +54,9 @@ class LedgerRules:
         source = path or Path(str(resources.files("cxnlp") / "data" / "ledger_rules.toml"))
         try:
             tree: dict[str, Any] = tomllib.loads(Path(source).read_text(encoding="utf-8"))
-            rules = tuple(SeverityRule(level=r["level"], words=tuple(normalize(w) for w in r.get("words", [])),
-                                       min_negative=float(r["min_negative"]), min_categories=int(r["min_categories"]))
+            rules = tuple(SeverityRule(level=r["level"], words=tuple(r.get("words", [])),
+                                       min_negative=float(r["min_negative"]), min_categories=int(r["min_categories"]),
+                                       words_min_negative=float(r.get("words_min_negative", 0.0)))
                           for r in tree["severity"])
             due = {k: float(v) for k, v in tree["due_hours"].items()}
             departments = dict(tree["departments"])
@@ -55,13 +67,23 @@ class LedgerRules:
             raise ConfigError(f"{source}: severity levels must be {', '.join(SEVERITIES)}, each with due_hours")
         return cls(rules, due, departments)
 
-    def severity_of(self, text: str, categories: list[str], sentiment_scores: dict[str, float]) -> str:
-        norm = normalize(text)
+    def severity_of(self, text: str, categories: list[str], sentiment_scores: dict[str, float],
+                    tokens: list[Token] | None = None) -> str:
         negative = float(sentiment_scores.get("negative", 0.0))
         for rule in self.severity:
-            if rule.matches(norm, categories, negative):
+            if rule.matches(text, categories, negative, tokens):
                 return rule.level
         return SEVERITIES[0]
+
+    def severities(self, texts: Sequence[str], categories: Sequence[list[str]],
+                   sentiment_scores: Sequence[dict[str, float]]) -> list[str]:
+        """``severity_of`` for many texts: the texts holding a cue word are segmented in one call."""
+        norms = [normalize(t) for t in texts]
+        need = [i for i, n in enumerate(norms) if any(r.matcher.may_match(n) for r in self.severity)]
+        table = tokenize_batch([texts[i] for i in need]) if need else None
+        tokens = {i: table.tokens_of(k) for k, i in enumerate(need)} if table is not None else {}
+        return [self.severity_of(t, c, s, tokens.get(i)) for i, (t, c, s)
+                in enumerate(zip(texts, categories, sentiment_scores))]
 
     def department_of(self, categories: list[str]) -> str | None:
         for category in self.departments:

@@ -1,13 +1,16 @@
 """The month's numbers: totals, negative feedback per category/channel/department, change against the
-previous month, top terms, overdue items and alerts."""
+previous month, top terms, overdue items and alerts, all counted by the database (GROUP BY), so a
+summary costs a few queries whatever the size of the month."""
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from cxnlp.errors import LedgerError
@@ -41,36 +44,97 @@ def month_records(session: Session, month: str) -> list[FeedbackRecord]:
     return list(session.scalars(query.order_by(FeedbackRecord.received_at, FeedbackRecord.id)))
 
 
-def _negative_counts(records: list[FeedbackRecord]) -> tuple[int, Counter, Counter, Counter]:
-    negatives = [r for r in records if r.effective_sentiment == "negative"]
-    by_cat = Counter(c for r in negatives for c in r.effective_categories)
-    by_channel = Counter(r.channel or "(none)" for r in negatives)
-    by_dept = Counter(r.department or "(none)" for r in negatives)
-    return len(negatives), by_cat, by_channel, by_dept
+def _effective_sentiment() -> Any:
+    return func.coalesce(func.nullif(FeedbackRecord.corrected_sentiment, ""), FeedbackRecord.sentiment)
+
+
+def _in_month(month: str) -> list[Any]:
+    start, end = month_bounds(month)
+    return [FeedbackRecord.received_at >= start, FeedbackRecord.received_at < end]
+
+
+@dataclass
+class _MonthCounts:
+    total: int = 0
+    negative: int = 0
+    by_cat: Counter = field(default_factory=Counter)
+    by_channel: Counter = field(default_factory=Counter)
+    by_dept: Counter = field(default_factory=Counter)
+    status: Counter = field(default_factory=Counter)
+
+
+def _month_counts(session: Session, month: str) -> _MonthCounts:
+    """The month's counts from one GROUP BY over (negative?, categories, channel, department, status):
+    a few hundred groups whatever the number of records. Categories are grouped by the stored JSON
+    list and split here, so the SQL is the same on every database."""
+    none = "(none)"
+    keys = (_effective_sentiment() == "negative",
+            cast(func.coalesce(FeedbackRecord.corrected_categories, FeedbackRecord.categories), Text),
+            func.coalesce(func.nullif(FeedbackRecord.channel, ""), none),
+            func.coalesce(func.nullif(FeedbackRecord.department, ""), none),
+            FeedbackRecord.status)
+    counts = _MonthCounts()
+    for negative, cats, channel, dept, status, n in session.execute(
+            select(*keys, func.count()).where(*_in_month(month)).group_by(*keys)):
+        counts.total += n
+        counts.status[status] += n
+        if negative:
+            counts.negative += n
+            counts.by_channel[channel] += n
+            counts.by_dept[dept] += n
+            for c in json.loads(cats):
+                counts.by_cat[c] += n
+    return counts
+
+
+# The evidence terms of negative records, one row per (label, term), counted by the database. JSON
+# functions differ between the two databases; the result does not.
+_TERMS_SQL = {
+    "sqlite": """SELECT l.key, json_extract(s.value, '$.term') AS term, count(*) AS n
+                 FROM feedback AS f, json_each(f.evidence) AS l, json_each(l.value) AS s
+                 WHERE f.received_at >= :start AND f.received_at < :end
+                   AND coalesce(nullif(f.corrected_sentiment, ''), f.sentiment) = 'negative'
+                 GROUP BY l.key, term""",
+    "postgresql": """SELECT l.key, s.value ->> 'term' AS term, count(*) AS n
+                     FROM feedback AS f, json_each(f.evidence) AS l, json_array_elements(l.value) AS s
+                     WHERE f.received_at >= :start AND f.received_at < :end
+                       AND coalesce(nullif(f.corrected_sentiment, ''), f.sentiment) = 'negative'
+                     GROUP BY l.key, term""",
+}
+
+
+def top_terms(session: Session, month: str, categories: tuple[str, ...], k: int = 5) -> dict[str, list[str]]:
+    """The ``k`` evidence terms seen most often in the month's negative feedback, per category (ties in
+    term order)."""
+    start, end = month_bounds(month)
+    counts: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    rows = session.execute(text(_TERMS_SQL[session.get_bind().dialect.name]), {"start": start, "end": end})
+    for label, term, n in rows:
+        counts[label].append((-n, term))
+    return {c: [t for _, t in sorted(counts[c])[:k]] for c in categories}
 
 
 def month_summary(*, session: Session, month: str, categories: tuple[str, ...], now: datetime | None = None
                   ) -> dict[str, Any]:
-    """The summary as plain data (the CLI prints it, the HTTP service returns it as JSON)."""
+    """The summary as plain data (the CLI prints it, the HTTP service returns it as JSON), aggregated in
+    the database: no record of the month is loaded."""
     now = now or utcnow()
-    records = month_records(session, month)
-    prev = month_records(session, previous_month(month))
-    negative, by_cat, by_channel, by_dept = _negative_counts(records)
-    prev_negative, prev_cat, _, _ = _negative_counts(prev)
+    where = _in_month(month)
+    this, prev = _month_counts(session, month), _month_counts(session, previous_month(month))
+    total, negative, by_cat, prev_cat = this.total, this.negative, this.by_cat, prev.by_cat
 
     def shares(counts: Counter, keys: list[str] | None = None) -> dict[str, dict[str, float]]:
-        names = keys if keys is not None else [k for k, _ in counts.most_common()]
+        names = keys if keys is not None else [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
         return {k: {"count": counts.get(k, 0), "share": round(counts.get(k, 0) / negative, 4) if negative else 0.0}
                 for k in names}
 
-    terms: dict[str, Counter] = defaultdict(Counter)
-    for r in records:
-        if r.effective_sentiment == "negative":
-            for label, spans in (r.evidence or {}).items():
-                terms[label].update(s["term"] for s in spans)
-    overdue = [{"id": r.id, "source_id": r.source_id, "department": r.department, "severity": r.severity,
-                "due_at": r.due_at.isoformat(timespec="minutes"), "status": r.status}
-               for r in records if r.status in OPEN_STATUSES and r.due_at < now]
+    overdue_query = (select(FeedbackRecord.id, FeedbackRecord.source_id, FeedbackRecord.department,
+                            FeedbackRecord.severity, FeedbackRecord.due_at, FeedbackRecord.status)
+                     .where(*where, FeedbackRecord.status.in_(OPEN_STATUSES), FeedbackRecord.due_at < now)
+                     .order_by(FeedbackRecord.received_at, FeedbackRecord.id))
+    overdue = [{"id": rid, "source_id": sid, "department": dept, "severity": sev,
+                "due_at": due.isoformat(timespec="minutes"), "status": status}
+               for rid, sid, dept, sev, due, status in session.execute(overdue_query)]
     by_category = shares(by_cat, list(categories))
     change = {}
     alerts = []
@@ -87,18 +151,18 @@ def month_summary(*, session: Session, month: str, categories: tuple[str, ...], 
                            "message": f"{c} grew from {before} to {after} negative feedbacks month over month"})
     return {
         "month": month,
-        "total": len(records),
+        "total": total,
         "negative": negative,
-        "negative_share": round(negative / len(records), 4) if records else 0.0,
-        "previous": {"month": previous_month(month), "total": len(prev), "negative": prev_negative},
+        "negative_share": round(negative / total, 4) if total else 0.0,
+        "previous": {"month": previous_month(month), "total": prev.total, "negative": prev.negative},
         "by_category": by_category,
-        "by_channel": shares(by_channel),
-        "by_department": shares(by_dept),
+        "by_channel": shares(this.by_channel),
+        "by_department": shares(this.by_dept),
         "change": change,
-        "top_terms": {c: [t for t, _ in terms[c].most_common(5)] for c in categories},
+        "top_terms": top_terms(session, month, categories),
         "overdue": overdue,
         "alerts": alerts,
-        "status": dict(Counter(r.status for r in records)),
+        "status": dict(this.status),
     }
 
 

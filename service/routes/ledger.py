@@ -5,15 +5,16 @@ from fastapi import APIRouter, Query
 
 from cxnlp.ledger.records import review_queue
 from cxnlp.ledger.summary import month_summary
-from service.deps import ModelDep, SessionDep
-from service.schemas import FeedbackOut, LedgerSummary
+from service.deps import KeyRequired, ModelDep, SessionDep
+from service.schemas import MONTH_PATTERN, FeedbackOut, LedgerSummary
 
-router = APIRouter(prefix="/v1", tags=["ledger"])
+# Both hold customers' words (top terms, review texts): behind the key when one is set.
+router = APIRouter(prefix="/v1", tags=["ledger"], dependencies=[KeyRequired])
 
 
 @router.get("/ledger/summary", response_model=LedgerSummary, summary="The month's numbers, as `cxnlp ledger summary`")
 def ledger_summary(session: SessionDep, model: ModelDep,
-                   month: str = Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])):
+                   month: str = Query(pattern=MONTH_PATTERN, examples=["2026-11"])):
     return month_summary(session=session, month=month, categories=tuple(model.estimator.categories_))
 
 

@@ -1,0 +1,117 @@
+"""Connection and process hygiene for ``cxnlp serve``: uvicorn's limits, a deadline for request
+headers, and workers that end with their parent."""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+from asyncio import TimerHandle
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from cxnlp.settings import Settings
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+MAX_HEADER_BYTES = 64 * 1024
+_431_BODY = b'{"detail":"request headers are over 64 KiB"}'
+_HEADERS_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+                      b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_431_BODY), _431_BODY))
+
+
+def header_deadline_protocol(timeout: float) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with a deadline and a size cap for each request's headers.
+
+    uvicorn arms its keep-alive timer only after a response, and cancels it on the first byte: a
+    socket that connects and sends nothing, or trickles a header a byte at a time, stays open for
+    good (2,200 of them made fresh requests fail). Here the clock runs from the moment the
+    connection waits for a request until its headers are complete; past it the socket is closed.
+    Neither does httptools bound the headers' size (2 MB of them were answered 200): past
+    ``MAX_HEADER_BYTES`` the answer is 431 and the connection is closed.
+    """
+
+    class HeaderDeadlineProtocol(HttpToolsProtocol):
+        _header_timer: TimerHandle | None = None
+        _header_bytes = 0
+
+        def _arm_header_deadline(self) -> None:
+            self._cancel_header_deadline()
+            self._header_bytes = 0
+            self._header_timer = self.loop.call_later(timeout, self._header_deadline_passed)
+
+        def _cancel_header_deadline(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _header_deadline_passed(self) -> None:
+            self._header_timer = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_header_deadline()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel_header_deadline()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            # Still waiting for the end of the headers after this chunk: it was all header bytes.
+            if self._header_timer is not None and not self.transport.is_closing():
+                self._header_bytes += len(data)
+                if self._header_bytes > MAX_HEADER_BYTES:
+                    self._cancel_header_deadline()
+                    self.transport.write(_HEADERS_TOO_LARGE)
+                    self.transport.close()
+
+        def on_headers_complete(self) -> None:
+            self._cancel_header_deadline()
+            super().on_headers_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and not self.pipeline:
+                self._arm_header_deadline()
+
+    return HeaderDeadlineProtocol
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """Server limits from the settings: concurrency, keep-alive, header deadline and size."""
+    return {
+        "http": header_deadline_protocol(settings.header_timeout),
+        "limit_concurrency": settings.limit_concurrency,
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,  # used only if h11 serves; httptools caps at 80 KiB
+    }
+
+
+def die_with_parent(parent: int) -> None:
+    """In a forked worker: exit when the parent goes, even by ``kill -9`` (it cannot forward a signal then).
+
+    On Linux the kernel sends SIGTERM at the parent's death (prctl PR_SET_PDEATHSIG); everywhere a
+    watchdog thread also checks once a second whether the worker has been re-parented.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            threading.Event().wait(1.0)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)
+                threading.Event().wait(15.0)  # a graceful stop normally ends the process before this
+                os._exit(1)
+
+    threading.Thread(target=watch, name="cxnlp-parent-watchdog", daemon=True).start()
