@@ -125,3 +125,30 @@ def test_category_metrics_count_exact_label_sets():
     m = category_metrics([["a"], ["a", "b"], []], [["a"], ["a"], []], ["a", "b"])
     assert m["exact_match"] == round(2 / 3, 4) and m["categories"]["b"]["recall"] == 0.0
     assert m["categories"]["a"]["f1"] == 1.0 and m["macro_f1"] == 0.5
+
+
+def test_evaluate_cross_validate_on_the_command_line(tmp_path):
+    import csv
+
+    from typer.testing import CliRunner
+
+    from cxnlp.cli import app
+
+    data = _data()
+    path = tmp_path / "labeled.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["text", "categories", "sentiment", "writer", "channel", "industry"])
+        for text, cats, sent, info in zip(data.texts, data.categories, data.sentiments, data.info):
+            if info:
+                out.writerow([text, "|".join(cats or []), sent, info["writer"], info["channel"], info["industry"]])
+    report = tmp_path / "cv.json"
+    result = CliRunner().invoke(app, [
+        "evaluate", "--cross-validate", "--config", str(ROOT / "training" / "default.toml"), "--data", str(path),
+        "--folds", "3", "--set", "classifier.cv_folds=3", "--set", "features.n_features_log2=16",
+        "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "service feedback (writers held out): n=72" in result.output
+    assert json.loads(report.read_text(encoding="utf-8"))["written"]["overall"]["n"] == 72
+    refused = CliRunner().invoke(app, ["evaluate", "--data", str(path), "--config", "x.toml"])
+    assert refused.exit_code == 2
