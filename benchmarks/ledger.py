@@ -9,7 +9,9 @@ Sections (pick some with --only):
            one commit): rows/s of the ledger write itself.
   summary  a ledger of about 15,000 records in one month (and some in the month before), then
            `month_summary` (what `GET /v1/ledger/summary` and `cxnlp ledger summary` return): median
-           seconds of --runs calls.
+           seconds of --runs calls. With --ledger-records N the month's records are copied into the
+           months before it (by SQL, not classified again) until the ledger holds N records, and half of
+           the month's complaints are answered, resolved and followed up first.
 
 Figures are printed, never checked. --url points at another ledger database (e.g. PostgreSQL) for the
 in-process parts; every run uses a fresh schema or file. Run it from the repository root:
@@ -153,6 +155,42 @@ def section_write(args, tmp: Path) -> dict:
             "recorder_url": (args.url or "sqlite").split("://")[0]}
 
 
+def play_and_grow(url: str, total: int) -> None:
+    """Half the month's complaints through the cycle (with follow-ups), then copies of the month's records
+    in earlier months until the ledger holds ``total`` records."""
+    from sqlalchemy import func, select, text
+    from sqlalchemy.orm import Session
+
+    from cxnlp.ledger.db import get_engine
+    from cxnlp.ledger.followups import record_followup
+    from cxnlp.ledger.models import FeedbackRecord
+    from cxnlp.ledger.records import update_record
+
+    engine = get_engine(url)
+    with Session(engine) as session:
+        ids = session.scalars(select(FeedbackRecord.id).where(FeedbackRecord.kind == "complaint")
+                              .order_by(FeedbackRecord.id)).all()[::2]
+        for rid in ids:
+            for status in ("responded", "resolved"):
+                update_record(session=session, record_id=rid, changes={"status": status}, actor="bench")
+            rec = session.get(FeedbackRecord, rid)
+            record_followup(session=session, followup_id=rec.followups[0].id, score=rid % 5 + 1)
+        session.commit()
+        columns = [c.name for c in FeedbackRecord.__table__.columns if c.name not in ("id", "source_id", "received_at")]
+        base = session.scalar(select(func.count()).select_from(FeedbackRecord))
+        shift = ("datetime(received_at, '-{k} months')" if engine.dialect.name == "sqlite"
+                 else "received_at - interval '{k} months'")
+        k = 1
+        while base < total:
+            cols = ", ".join(columns)
+            session.execute(text(f"INSERT INTO feedback (source_id, received_at, {cols}) SELECT source_id || '-c{k}', "
+                                 f"{shift.format(k=k + 1)}, {cols} FROM feedback WHERE source_id NOT LIKE '%-c%' "
+                                 f"LIMIT {total - base}"))
+            base = session.scalar(select(func.count()).select_from(FeedbackRecord))
+            k += 1
+        session.commit()
+
+
 def section_summary(args, tmp: Path) -> dict:
     from sqlalchemy.orm import Session
 
@@ -167,6 +205,8 @@ def section_summary(args, tmp: Path) -> dict:
     url, drop = fresh_url(args.url, tmp)
     record(url, month_rows, predictions(model, [r.values for r in month_rows]))
     record(url, before_rows, predictions(model, [r.values for r in before_rows]))
+    if args.ledger_records:
+        play_and_grow(url, args.ledger_records)
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     categories = tuple(model.estimator.categories_)
     times = []
@@ -180,6 +220,7 @@ def section_summary(args, tmp: Path) -> dict:
     get_engine(url).dispose()
     drop()
     return {"load": load, "records": s["total"], "previous_month": s["previous"]["total"], "summary_s": median(times),
+            "ledger_records": args.ledger_records or s["total"] + s["previous"]["total"],
             "summary_url": (args.url or "sqlite").split("://")[0]}
 
 
@@ -188,6 +229,8 @@ def main() -> None:
     parser.add_argument("--only", default="write,summary", help="sections: write, summary")
     parser.add_argument("--rows", type=int, default=30_000, help="rows of the classify runs")
     parser.add_argument("--summary-rows", type=int, default=15_000, help="records in the summarized month")
+    parser.add_argument("--ledger-records", type=int, default=0,
+                        help="grow the ledger to this many records before timing the summary (e.g. 200000)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median is printed)")
     parser.add_argument("--url", default=None, help="ledger database for the in-process parts (default: SQLite)")
     parser.add_argument("--cxnlp", default=None, help="command that runs cxnlp (default: python -m cxnlp)")
@@ -220,7 +263,7 @@ def main() -> None:
     if "summary" in out:
         s = out["summary"]
         print(f"\n## Month summary ({s['records']:,} records in the month, {s['previous_month']:,} the month "
-              f"before; {s['summary_url']}; median of {args.runs})\n")
+              f"before, {s['ledger_records']:,} in the ledger; {s['summary_url']}; median of {args.runs})\n")
         print(f"load average before: {s['load']}\n")
         print(markdown_table(["what", "seconds"], [["month_summary", fmt(s["summary_s"], 3)]]))
 

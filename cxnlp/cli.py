@@ -22,6 +22,8 @@ data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Inspec
 app.add_typer(data_app, name="data")
 ledger_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The root-cause ledger (投诉根源台账).")
 app.add_typer(ledger_app, name="ledger")
+problems_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The catalogue of high-frequency problems (高频问题).")
+ledger_app.add_typer(problems_app, name="problems")
 survey_app = typer.Typer(no_args_is_help=True, help="Satisfaction surveys (满意度调查).")
 app.add_typer(survey_app, name="survey")
 
@@ -115,6 +117,7 @@ def classify_cli(
             from cxnlp.ledger.recording import BatchRecorder
 
             sink = recorder = BatchRecorder.open(source=source, default_channel=channel)
+            _old_default_note(recorder.url)
         progress = _progress_printer() if sys.stderr.isatty() else None
         summary = classify_file(loaded, source, output, text_column=text_column,
                                 workers=workers or _auto_workers(source), chunk_size=chunk_size,
@@ -154,6 +157,11 @@ def train_cli(
     """Train a model from a recipe (the shipped one by default) and save it with its card."""
     from cxnlp.training import format_report, run_training
 
+    if with_ledger:
+        from cxnlp.ledger.db import describe
+        from cxnlp.settings import get_settings
+
+        typer.echo(f"ledger: {describe(get_settings().ledger_url)}", err=True)
     try:
         model, report, data_errors = run_training(config=config, data=data or [], out=out,
                                                   overrides=overrides or [], with_ledger=with_ledger,
@@ -255,10 +263,24 @@ def data_report_cli(
 
 
 def _ledger_session():
-    from cxnlp.ledger.db import session_scope
+    """A session on the configured ledger; says which database it is (on stderr), so a command run in
+    another folder or with another CXNLP_LEDGER_URL never silently reads or writes another ledger."""
+    from cxnlp.ledger.db import describe, session_scope
     from cxnlp.settings import get_settings
 
-    return session_scope(get_settings().ledger_url)
+    url = get_settings().ledger_url
+    typer.echo(f"ledger: {describe(url)}", err=True)
+    _old_default_note(url)
+    return session_scope(url)
+
+
+def _old_default_note(url: str) -> None:
+    """cxnlp 1.0 kept the ledger in ./cxnlp_ledger.db: say so when one is here and another is used."""
+    from cxnlp.settings import default_ledger_url
+
+    if url == default_ledger_url() and Path("cxnlp_ledger.db").exists():
+        _say("note", "./cxnlp_ledger.db (where cxnlp 1.0 kept the ledger) is not used; "
+                     "CXNLP_LEDGER_URL=sqlite:///cxnlp_ledger.db uses it")
 
 
 def _categories(model: Optional[Path]) -> tuple[str, ...]:
@@ -286,6 +308,110 @@ def ledger_summary_cli(
     except CxnlpError as exc:
         raise fail(exc) from exc
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2) if format == "json" else format_summary(summary))
+
+
+@ledger_app.command("overdue")
+def ledger_overdue_cli(
+    month: Annotated[Optional[str], typer.Option(metavar="YYYY-MM", help="Only complaints received this month")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="At most this many")] = 200,
+) -> None:
+    """Complaints past their resolution deadline and not resolved, oldest deadline first (praise and
+    questions have no resolution deadline and never appear here)."""
+    from cxnlp.ledger.records import utcnow
+    from cxnlp.ledger.summary import overdue_complaints, overdue_table, render_table
+
+    try:
+        with _ledger_session() as session:
+            rows = overdue_complaints(session, month, utcnow(), limit=limit)
+    except CxnlpError as exc:
+        raise fail(exc) from exc
+    typer.echo(render_table(overdue_table(rows)))
+
+
+@ledger_app.command("followups")
+def ledger_followups_cli(
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Write the follow-ups to make to this .xlsx")] = None,
+    import_file: Annotated[Optional[Path], typer.Option("--import", metavar="FILE", help="Record the scores filled in on this .xlsx")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="How many follow-ups to list or export")] = 200,
+    actor: Annotated[str, typer.Option(metavar="NAME", help="Name recorded for rows that name no caller")] = "analyst",
+) -> None:
+    """The follow-up calls (回访) to make, earliest due first; export them to a sheet or import the scores
+    (1–5; a score of 3 or less schedules a second call within 48 h)."""
+    from cxnlp.ledger.followups import list_followups
+    from cxnlp.ledger.register import export_followups, import_followups
+    from cxnlp.ledger.summary import Table, render_table
+    from cxnlp.ledger.timezone import show
+
+    if output is not None and import_file is not None:
+        raise typer.BadParameter("give -o FILE (export) or --import FILE, not both")
+    try:
+        with _ledger_session() as session:
+            if output is not None:
+                n = export_followups(session=session, path=output, limit=limit)
+                typer.echo(f"wrote {n} follow-ups to {output}", err=True)
+                return
+            if import_file is not None:
+                result = import_followups(session=session, path=import_file, default_actor=actor)
+            else:
+                rows = [[f.id, f.record.id, f.record.source_id, f.round, show(f.due_at), f.record.customer or "",
+                         "、".join(f.record.problems or []), f.record.text]
+                        for f in list_followups(session=session, limit=limit)]
+                typer.echo(render_table(Table(f"待回访（{len(rows)}）", ["回访编号", "记录", "工单号", "轮次", "应回访时间",
+                                                                   "客户ID", "问题", "内容"], rows), max_cell=40))
+                return
+    except CxnlpError as exc:
+        raise fail(exc) from exc
+    for err in result.errors:
+        _say("bad row", err)
+    typer.echo(f"recorded {result.applied} follow-ups, {result.unchanged} rows without a score, "
+               f"{len(result.errors)} bad rows", err=True)
+
+
+@problems_app.command("suggest")
+def problems_suggest_cli(
+    month: Annotated[str, typer.Option(metavar="YYYY-MM", help="Month whose unmatched complaints are read")],
+    limit: Annotated[int, typer.Option(metavar="N", help="At most this many proposals")] = 10,
+    min_count: Annotated[int, typer.Option(metavar="N", help="Smallest group worth a name")] = 3,
+) -> None:
+    """Propose new problems from the month's complaints no catalogue problem matched: key phrases
+    (jieba TF-IDF) and clusters, each with its count and three masked examples."""
+    from cxnlp.ledger.problems import suggest_problems
+    from cxnlp.ledger.summary import month_bounds
+
+    try:
+        start, end = month_bounds(month)
+        with _ledger_session() as session:
+            proposals = suggest_problems(session=session, start=start, end=end, max_proposals=limit,
+                                         min_count=min_count)
+    except CxnlpError as exc:
+        raise fail(exc) from exc
+    if not proposals:
+        typer.echo("no proposals: every complaint of the month matched a problem, or too few are left")
+    for i, p in enumerate(proposals, 1):
+        typer.echo(f"{i}. {p.phrases[0]}  ({p.count} complaints; key phrases: {'、'.join(p.phrases)}; category {p.category or '-'})")
+        for example in p.examples:
+            typer.echo(f"     - {shorten(example, 80)}")
+        typer.echo(f"   accept: cxnlp ledger problems accept {p.phrases[0]} --category {p.category or 'process'} "
+                   f"--cues {','.join(p.phrases)}")
+
+
+@problems_app.command("accept")
+def problems_accept_cli(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The problem's name (a proposal's, or your own)")],
+    cues: Annotated[str, typer.Option(metavar="A,B,…", help="Comma-separated cue phrases")],
+    category: Annotated[str, typer.Option(metavar="NAME", help="attitude / speed / expertise / process")] = "process",
+    department: Annotated[str, typer.Option(metavar="NAME", help="The department that owns it")] = "",
+) -> None:
+    """Add a problem to your catalogue (read after the shipped one); it applies to complaints recorded
+    from now on, under this name every month."""
+    from cxnlp.ledger.problems import accept_problem
+
+    try:
+        path = accept_problem(name=name, category=category, department=department,
+                              cues=[c for c in cues.replace("，", ",").split(",")])
+    except CxnlpError as exc:
+        raise fail(exc) from exc
+    typer.echo(f"added {name!r} to {path}", err=True)
 
 
 @ledger_app.command("export")
@@ -350,20 +476,21 @@ def _dimension_overrides(values: list[str]) -> dict[str, str]:
 
 @survey_app.command("report")
 def survey_report_cli(
-    export: Annotated[Path, typer.Argument(help="The survey export (.csv/.tsv/.xlsx) as the platform wrote it")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="The .xlsx workbook to write")] = None,
-    format: Annotated[str, typer.Option("--format", help="xlsx (needs -o) or json (to stdout, or -o FILE.json)")] = "xlsx",
-    rating_columns: Annotated[Optional[str], typer.Option(help="Comma-separated 1–5 rating columns (default: recognised)")] = None,
-    text_columns: Annotated[Optional[str], typer.Option(help="Comma-separated open-answer columns (default: recognised)")] = None,
-    duration_column: Annotated[Optional[str], typer.Option(help="Column with the time taken (所用时间)")] = None,
-    nps_column: Annotated[Optional[str], typer.Option(help="Column with the 0–10 recommendation question")] = None,
-    dimension: Annotated[Optional[list[str]], typer.Option(help="DIMENSION=COLUMN, e.g. 响应速度=Q3 (repeatable)")] = None,
-    by: Annotated[Optional[list[str]], typer.Option(help="Grouping column for scores per group (repeatable)")] = None,
-    compare: Annotated[Optional[Path], typer.Option(help="The previous survey's export, for the change of each score")] = None,
-    negative_max: Annotated[int, typer.Option(help="Answers rated at most this are negative feedback")] = 3,
-    min_seconds: Annotated[float, typer.Option(help="Submissions faster than this are invalid")] = 30.0,
-    duplicate_minutes: Annotated[float, typer.Option(help="Identical answers from one IP within this are duplicates")] = 10.0,
-    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the shipped model)")] = None,
+    export: Annotated[Path, typer.Argument(metavar="FILE", help="The survey export (.csv/.tsv/.xlsx) as the platform wrote it")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="The .xlsx workbook to write")] = None,
+    format: Annotated[str, typer.Option("--format", metavar="xlsx|json", help="xlsx (needs -o) or json (to stdout, or -o FILE.json)")] = "xlsx",
+    rating_columns: Annotated[Optional[str], typer.Option(metavar="COLUMNS", help="Comma-separated 1–5 rating columns (default: recognised)")] = None,
+    text_columns: Annotated[Optional[str], typer.Option(metavar="COLUMNS", help="Comma-separated open-answer columns (default: recognised)")] = None,
+    duration_column: Annotated[Optional[str], typer.Option(metavar="COLUMN", help="Column with the time taken (所用时间)")] = None,
+    nps_column: Annotated[Optional[str], typer.Option(metavar="COLUMN", help="Column with the 0–10 recommendation question")] = None,
+    dimension: Annotated[Optional[list[str]], typer.Option(metavar="DIMENSION=COLUMN", help="DIMENSION=COLUMN, e.g. 响应速度=Q3 (repeatable)")] = None,
+    by: Annotated[Optional[list[str]], typer.Option(metavar="COLUMN", help="Grouping column for scores per group (repeatable)")] = None,
+    compare: Annotated[Optional[Path], typer.Option(metavar="FILE", help="The previous survey's export, for the change of each score")] = None,
+    negative_max: Annotated[int, typer.Option(metavar="N", help="Answers rated at most this are negative feedback")] = 3,
+    min_seconds: Annotated[float, typer.Option(metavar="SECONDS", help="Submissions faster than this are invalid")] = 30.0,
+    duplicate_minutes: Annotated[float, typer.Option(metavar="MINUTES", help="Identical answers from one IP within this are duplicates")] = 10.0,
+    model: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Model folder (default: the shipped model)")] = None,
+    ledger: Annotated[bool, typer.Option("--ledger", help="Record the negative answers in the ledger (channel 问卷)")] = False,
 ) -> None:
     """Clean a questionnaire export, score each dimension and classify the negative open answers."""
     from cxnlp.surveys import CleaningRules, SurveyOptions, build_survey_report, write_survey_workbook
@@ -379,7 +506,10 @@ def survey_report_cli(
                             negative_max=negative_max,
                             rules=CleaningRules(min_seconds=min_seconds, duplicate_minutes=duplicate_minutes))
     try:
-        report = build_survey_report(export, _model(model), options, previous=compare)
+        from cxnlp.settings import get_settings
+
+        report = build_survey_report(export, _model(model), options, previous=compare,
+                                     ledger_url=get_settings().ledger_url if ledger else None)
         layout = report["layout"]
         for line in SurveyLayout(columns=[], **layout).describe():
             typer.echo(line, err=True)
@@ -400,6 +530,10 @@ def survey_report_cli(
     typer.echo(f"{clean['submissions']} submissions, {clean['valid']} valid ({clean['valid_rate']:.1%}); "
                f"satisfaction {csat}; {neg['texts']} negative answers classified"
                + (f"; wrote {output}" if output else ""), err=True)
+    if "ledger" in report:
+        rec = report["ledger"]
+        typer.echo(f"ledger {rec['database']}: {rec['recorded']} recorded, {rec['already_there']} already there",
+                   err=True)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 MAX_TEXT_CHARS = 5000
 # Order of the contract fields as added to a CLI row or an HTTP result.
 RESULT_FIELDS = ("categories", "category_scores", "sentiment", "sentiment_scores", "confidence",
-                 "needs_review", "evidence", "model_version", "error")
+                 "needs_review", "urgency", "evidence", "model_version", "error")
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Prediction:
     sentiment_scores: dict[str, float] = field(default_factory=dict)
     confidence: float = 0.0
     needs_review: bool = False
+    urgency: str | None = None  # 紧急 / 一般 / 咨询, by the ledger rules (cxnlp.ledger.rules.LedgerRules.urgencies)
     evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     model_version: str = ""
     error: str | None = None
@@ -40,7 +41,8 @@ class Prediction:
         """The contract fields as a plain dict (shallow: built per row on hot paths, so no deep copy)."""
         return {"categories": self.categories, "category_scores": self.category_scores,
                 "sentiment": self.sentiment, "sentiment_scores": self.sentiment_scores,
-                "confidence": self.confidence, "needs_review": self.needs_review, "evidence": self.evidence,
+                "confidence": self.confidence, "needs_review": self.needs_review, "urgency": self.urgency,
+                "evidence": self.evidence,
                 "model_version": self.model_version, "error": self.error}
 
 
@@ -93,7 +95,16 @@ def predict_texts(model: "LoadedModel", texts: Sequence[object], *, explain: boo
             evidence={label: [t._asdict() for t in spans] for label, spans in evidence[k].items()},
             model_version=version,
         )
+    _set_urgency([results[i] for i in good], good_texts)
     return results
+
+
+def _set_urgency(results: list[Prediction], texts: list[str]) -> None:
+    """Each result's urgency, by the configured ledger rules (the one function the ledger uses too)."""
+    from cxnlp.ledger.rules import configured_rules
+
+    for result, urgency in zip(results, configured_rules().urgencies(texts, [r.sentiment_scores for r in results])):
+        result.urgency = urgency
 
 
 def _corrected_prediction(est: Any, text: str, corrected: tuple[tuple[str, ...], str], version: str,

@@ -4,9 +4,17 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from platformdirs import user_data_path
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cxnlp.prediction import MAX_TEXT_CHARS
+
+
+def default_ledger_url() -> str:
+    """The per-user ledger (``~/.local/share/cxnlp/ledger.db`` on Linux): the same one whatever folder a
+    command runs in."""
+    return f"sqlite:///{user_data_path('cxnlp', appauthor=False) / 'ledger.db'}"
 
 
 class Settings(BaseSettings):
@@ -17,10 +25,16 @@ class Settings(BaseSettings):
     model_root: str | None = None
     """Folder(s), separated by ``os.pathsep``, under which ``POST /v1/model/reload`` may load a model
     (default: the shipped model's folder and ``./models``, where `cxnlp train` writes)."""
-    ledger_url: str = "sqlite:///cxnlp_ledger.db"
-    """SQLAlchemy URL of the root-cause ledger (SQLite file in the working directory by default)."""
+    ledger_url: str = Field(default_factory=default_ledger_url)
+    """SQLAlchemy URL of the root-cause ledger (default: ``ledger.db`` in the per-user data folder)."""
     ledger_rules: Path | None = None
-    """TOML file with severity rules, departments and deadlines (default: the shipped rules)."""
+    """TOML file with severity and urgency rules, departments and deadlines (default: the shipped rules)."""
+    problems_file: Path | None = None
+    """The analysts' own problem catalogue (TOML), read after the shipped one and extended by
+    ``cxnlp ledger problems accept`` (default: ``problems.toml`` next to the default ledger)."""
+    timezone: str = "Asia/Shanghai"
+    """Zone in which times are shown and in which times without an offset (ticket exports) are read;
+    the ledger stores UTC."""
     api_key: str | None = None
     """When set, every request that writes or returns customers' words must carry it in ``X-API-Key``."""
     cache_dir: Path | None = None

@@ -11,6 +11,7 @@ from cxnlp.prediction import MAX_TEXT_CHARS
 from cxnlp.taxonomy import parse_categories, parse_sentiment
 
 Sentiment = Literal["negative", "neutral", "positive"]
+Urgency = Literal["紧急", "一般", "咨询"]
 # Ledger months and dates stay within these years (the pattern says the same), so a deadline or the
 # previous/next month is always a real date.
 MIN_YEAR, MAX_YEAR = 1900, 2199
@@ -82,6 +83,8 @@ class ClassifyResult(BaseModel):
     sentiment_scores: dict[str, float] = Field(description="negative/neutral/positive → probability, summing to 1")
     confidence: float = Field(ge=0, le=1, description="Confidence of the weakest decision for this text")
     needs_review: bool = Field(description="True when a decision is close to its threshold or confidence is low")
+    urgency: Urgency | None = Field(description="Response tier by the ledger rules: 紧急 (1 h), 一般 (4 h), 咨询 (24 h); "
+                                                "null when the text could not be classified")
     evidence: dict[str, list[EvidenceSpan]] = Field(description="Per assigned category, the words that pushed it most")
     model_version: str
     error: str | None = Field(description="Why this text could not be classified, else null")
@@ -121,6 +124,8 @@ class FeedbackCreate(BaseModel):
     text: StoredText = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     source_id: StoredText | None = Field(default=None, max_length=200, description="Your ticket or survey id; unique")
     channel: StoredText | None = Field(default=None, max_length=100)
+    customer: StoredText | None = Field(default=None, max_length=100,
+                                        description="Your customer id (counts the customers a problem affects)")
     received_at: InDatetime | None = Field(default=None, description="When the customer wrote it (no offset: UTC)")
 
 
@@ -130,7 +135,11 @@ class FeedbackUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Not nullable: leaving a field out leaves it as it is; null is no status or sentiment.
-    status: Literal["open", "in_progress", "resolved", "closed"] = None  # type: ignore[assignment]
+    status: Literal["open", "responded", "in_progress", "resolved", "closed"] = Field(  # type: ignore[assignment]
+        default=None, description="open → responded → in_progress → resolved → closed (a fix that did not hold goes "
+                                  "back to in_progress; a question or praise may close once responded); any other move is a 409")
+    customer_notified: Literal[True] = Field(  # type: ignore[assignment]
+        default=None, description="true: the customer was told of the fix (resolved or closed records only)")
     root_cause: StoredText | None = None
     corrected_categories: Annotated[list[str], BeforeValidator(_categories)] | None = Field(
         default=None, description="Labels in English or Chinese (attitude or 服务态度), as `review --import` reads them")
@@ -164,9 +173,19 @@ class FeedbackOut(BaseModel):
     confidence: float
     evidence: dict[str, list[EvidenceSpan]]
     model_version: str
+    customer: str | None = None
     severity: str
+    urgency: Urgency
+    kind: Literal["complaint", "praise", "inquiry"] = Field(description="Only complaints have a resolution deadline")
+    problems: list[str] = Field(description="High-frequency problems found in the text (complaints only)")
     department: str | None
-    due_at: UtcDatetime
+    respond_by: UtcDatetime | None = Field(description="Respond by (received + the urgency's tier)")
+    resolve_by: UtcDatetime | None = Field(description="Resolve by (received + the severity's tier); null: not a complaint")
+    due_at: UtcDatetime | None = Field(description="The 1.0 name of resolve_by, kept for existing clients")
+    first_response_at: UtcDatetime | None
+    resolved_at: UtcDatetime | None
+    customer_notified_at: UtcDatetime | None
+    closed_at: UtcDatetime | None
     status: str
     root_cause: str | None
     corrected_categories: list[str] | None
@@ -180,23 +199,107 @@ class FeedbackOut(BaseModel):
 
 class CategoryShare(BaseModel):
     count: int
-    share: float
+    share: float = Field(description="Share of the month's negative feedback texts (shares may add to more than 1)")
+
+
+class ProblemRank(BaseModel):
+    problem: str
+    category: str
+    department: str
+    count: int = Field(description="Complaints of the month with this problem")
+    share: float = Field(description="Share of the month's complaints (a complaint may have several problems)")
+    customers: int = Field(description="Distinct customers affected (by customer id, where the export has one)")
+    channels: int
+    previous: int = Field(description="Complaints with this problem the month before")
+    change: float | None = Field(description="Month-over-month change; null when the month before had none")
+    examples: list[str] = Field(description="Three complaints, personal data masked")
+
+
+class ServiceNumbers(BaseModel):
+    response_within_tier: float | None = Field(description="Answered within the urgency's tier ÷ records due or answered")
+    response_rate: float | None
+    resolution_within_tier: float | None = Field(description="Complaints resolved within the severity's tier ÷ due or resolved")
+    response_by_urgency: dict[str, dict[str, Any]]
+    resolution_by_severity: dict[str, dict[str, Any]]
+    overdue_by_severity: dict[str, int]
+    unanswered_by_urgency: dict[str, int]
+
+
+class FollowUpNumbers(BaseModel):
+    scheduled: int
+    made: int
+    due: int
+    coverage: float | None = Field(description="First follow-ups made ÷ due or made")
+    satisfaction: float | None = Field(description="Mean score (1–5) of the first follow-ups")
+    second_scheduled: int
+    second_made: int
+    second_resolved: float | None = Field(description="Second follow-ups scored 4 or 5 ÷ second follow-ups made")
+
+
+class Alert(BaseModel):
+    category: str
+    kind: Literal["share", "growth"]
+    value: float
+    message: str
+    message_zh: str
+
+
+class OverdueComplaint(BaseModel):
+    id: int
+    source_id: str
+    department: str | None
+    severity: str
+    urgency: str
+    resolve_by: str
+    status: str
+    problems: list[str]
 
 
 class LedgerSummary(BaseModel):
+    """The numbers of `cxnlp ledger summary` and of the register's 汇总 sheet (one function computes them)."""
+
     month: str
     total: int
     negative: int
     negative_share: float
+    kinds: dict[str, int] = Field(description="complaint / praise / inquiry")
+    complaints: int
     previous: dict[str, Any]
     by_category: dict[str, CategoryShare]
+    shares_note: str
     by_channel: dict[str, CategoryShare]
     by_department: dict[str, CategoryShare]
     change: dict[str, Any]
-    top_terms: dict[str, list[str]]
-    overdue: list[dict[str, Any]]
-    alerts: list[dict[str, Any]]
+    service: ServiceNumbers
+    followups: FollowUpNumbers
+    problems: list[ProblemRank]
+    overdue: list[OverdueComplaint]
+    alerts: list[Alert]
     status: dict[str, int]
+
+
+class FollowUpOut(BaseModel):
+    """A follow-up call (回访) of a resolved complaint."""
+
+    model_config = {"from_attributes": True}
+
+    id: int
+    feedback_id: int
+    round: int = Field(description="1, or 2 after a first call scored 3 or less")
+    scheduled_at: UtcDatetime
+    due_at: UtcDatetime
+    done_at: UtcDatetime | None
+    score: int | None
+    note: str | None
+    actor: str | None
+
+
+class FollowUpRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    score: int = Field(ge=1, le=5, description="Satisfaction 1–5; 3 or less schedules a second call within 48 h")
+    note: StoredText | None = Field(default=None, max_length=2000)
+    actor: StoredText = Field(default="analyst", max_length=100)
 
 
 class ReloadRequest(BaseModel):

@@ -83,6 +83,7 @@ class Answer(BaseModel):
     rating: int | None
     categories: list[str]
     sentiment: str | None
+    problems: list[str] = Field(description="High-frequency problems of the ledger's catalogue found in it")
     error: str | None
 
 
@@ -93,12 +94,20 @@ class CategoryCount(BaseModel):
     examples: list[str]
 
 
+class ProblemCount(BaseModel):
+    problem: str
+    count: int
+    share: float = Field(description="Share of the negative answers that name this problem")
+    examples: list[str]
+
+
 class Negative(BaseModel):
     threshold: int
     texts: int
     submissions: int
     share_note: str
     categories: list[CategoryCount]
+    problems: list[ProblemCount]
     answers: list[Answer]
 
 

@@ -24,17 +24,17 @@ EXAMPLES = SAMPLES / "examples"
 
 
 def small_training_file(tmp_dir: Path, n: int = 900) -> Path:
-    """The first ``n`` rows of the written labeled data, as an analyst's own CSV."""
+    """``n`` rows spread evenly over the written labeled data (every writer, industry and channel), as an
+    analyst's own CSV."""
     import csv
 
     src = SAMPLES / "feedback_labeled.csv"
     out = tmp_dir / "labeled.csv"
-    with src.open(encoding="utf-8-sig", newline="") as fh, out.open("w", encoding="utf-8", newline="") as dst:
-        reader, writer = csv.reader(fh), csv.writer(dst)
-        for i, row in enumerate(reader):
-            if i > n:
-                break
-            writer.writerow(row)
+    with src.open(encoding="utf-8-sig", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    step = max(1, len(rows) // n)
+    with out.open("w", encoding="utf-8", newline="") as dst:
+        csv.writer(dst).writerows([header, *rows[::step][:n]])
     return out
 
 

@@ -117,13 +117,13 @@ def test_parallel_workers_give_the_same_rows_in_order(tmp_path):
 def test_train_evaluate_round_trip_with_bad_rows(tmp_path):
     data = small_training_file(tmp_path, n=600)
     first_bad = sum(1 for _ in csv.reader(data.open(encoding="utf-8"))) + 1  # spreadsheet row numbers
-    header = next(csv.reader(data.open(encoding="utf-8")))  # the data file's own column order
+    header = next(csv.reader(data.open(encoding="utf-8")))
     with data.open("a", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=header, restval="x")
-        w.writerow({"text": "", "categories": "speed", "sentiment": "negative"})
-        w.writerow({"text": "态度不错", "categories": "attitude", "sentiment": "happy"})
-        w.writerow({"text": "还行", "categories": "attitude||speed", "sentiment": "neutral"})
-        w.writerow({"text": "客服爱答不理", "categories": "atitude", "sentiment": "negative"})  # a typo of a common label
+        w = csv.DictWriter(fh, fieldnames=header)
+        for text, cats, sentiment in [("", "speed", "negative"), ("态度不错", "attitude", "happy"),
+                                      ("还行", "attitude||speed", "neutral"),
+                                      ("客服爱答不理", "atitude", "negative")]:  # the last: a typo of a common label
+            w.writerow({"text": text, "categories": cats, "sentiment": sentiment, "industry": "x", "channel": "y"})
     out = tmp_path / "mine"
     result = run("train", "--data", data, "--out", out, "--set", "classifier.cv_folds=3",
                  "--report-json", tmp_path / "r.json")
@@ -147,9 +147,9 @@ def test_train_evaluate_round_trip_with_bad_rows(tmp_path):
 def test_rare_label_gets_a_warning(tmp_path):
     data = small_training_file(tmp_path, n=300)
     rows = list(csv.reader(data.open(encoding="utf-8")))
-    col = rows[0].index("categories")  # the data file's own column order
-    rows[1][col] = rows[2][col] = rows[3][col] = "refund"
-    rows[4][col] = rows[5][col] = ""
+    cats = rows[0].index("categories")
+    rows[1][cats] = rows[2][cats] = rows[3][cats] = "refund"
+    rows[4][cats] = rows[5][cats] = ""
     csv.writer(data.open("w", encoding="utf-8", newline="")).writerows(rows)
     result = run("train", "--data", data, "--out", tmp_path / "m", "--set", "classifier.cv_folds=2")
     assert result.exit_code == 0, result.output

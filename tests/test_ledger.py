@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from cxnlp.errors import ConflictError, LedgerError
-from cxnlp.ledger.db import SCHEMA_VERSION, get_engine
+from cxnlp.ledger.db import get_engine, head_revision
 from cxnlp.ledger.models import FeedbackRecord
 from cxnlp.ledger.records import FeedbackIn, record_feedback, review_queue, update_record
 from cxnlp.ledger.register import REGISTER_COLUMNS, export_register, export_review, import_review
@@ -70,10 +70,10 @@ def add(session, source_id, text_, categories, when, **kw):
                                                             received_at=when), prediction=pred(categories, **kw), rules=RULES)
 
 
-def test_schema_carries_its_version(ledger_url):
+def test_schema_carries_its_alembic_revision(ledger_url):
     engine = get_engine(ledger_url)
     with engine.connect() as conn:
-        assert conn.execute(text("select version from cxnlp_schema")).scalar() == SCHEMA_VERSION
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == head_revision()
 
 
 def test_record_masks_personal_data_and_sets_severity_department_due(ledger_url):
@@ -82,7 +82,8 @@ def test_record_masks_personal_data_and_sets_severity_department_due(ledger_url)
         rec, created = add(session, "T-1", "客服态度差，我的电话13912345678，再不处理我就打12315", ["attitude"], now)
         session.commit()
         assert created and "13912345678" not in rec.text and "139****5678" in rec.text
-        assert rec.severity == "重大" and rec.due_at == now + timedelta(hours=48)
+        assert rec.severity == "重大" and rec.resolve_by == now + timedelta(days=7)  # 重大: closed within 7 days
+        assert rec.urgency == "紧急" and rec.respond_by == now + timedelta(hours=1) and rec.kind == "complaint"
         assert rec.department == "客服中心" and rec.status == "open"
         again, created_again = add(session, "T-1", "客服态度差，我的电话13912345678，再不处理我就打12315", ["speed"], now)
         assert not created_again and again.id == rec.id
@@ -93,6 +94,7 @@ def test_record_masks_personal_data_and_sets_severity_department_due(ledger_url)
 def test_status_changes_and_corrections_are_audited(ledger_url):
     with Session(get_engine(ledger_url)) as session:
         rec, _ = add(session, "T-2", "等了很久", ["speed"], datetime(2026, 11, 6))
+        update_record(session=session, record_id=rec.id, changes={"status": "responded"}, actor="li")
         update_record(session=session, record_id=rec.id, changes={"status": "in_progress", "root_cause": "排班不足"},
                       actor="li")
         update_record(session=session, record_id=rec.id, changes={"corrected_categories": ["speed", "process"]},
@@ -102,26 +104,27 @@ def test_status_changes_and_corrections_are_audited(ledger_url):
                           actor="wang", known_categories=CATS)
         session.commit()
         assert rec.effective_categories == ["process", "speed"] and rec.corrected_by == "wang"
-        assert [a.field for a in rec.audit] == ["created", "status", "root_cause", "corrected_categories"]
+        assert [a.field for a in rec.audit] == ["created", "first_response_at", "status", "status", "root_cause",
+                                                "corrected_categories"]
 
 
 def test_month_summary_counts_shares_changes_and_alerts(ledger_url):
     with Session(get_engine(ledger_url)) as session:
-        for i in range(2):
+        for i in range(5):
             add(session, f"O-{i}", "慢", ["speed"], datetime(2026, 10, 3 + i))
-        for i in range(4):
+        for i in range(8):
             add(session, f"N-s{i}", "慢", ["speed"], datetime(2026, 11, 3 + i), channel="在线")
         add(session, "N-a", "凶", ["attitude"], datetime(2026, 11, 9))
         add(session, "N-p", "好", [], datetime(2026, 11, 9), negative=0.1)
         session.commit()
         s = month_summary(session=session, month="2026-11", categories=CATS, now=datetime(2026, 12, 30))
-    assert s["total"] == 6 and s["negative"] == 5
-    assert s["by_category"]["speed"] == {"count": 4, "share": 0.8}
-    assert s["change"]["speed"] == {"previous": 2, "current": 4, "change": 1.0}
+    assert s["total"] == 10 and s["negative"] == 9 and s["kinds"] == {"complaint": 9, "praise": 1, "inquiry": 0}
+    assert s["by_category"]["speed"] == {"count": 8, "share": 0.8889}
+    assert s["change"]["speed"] == {"previous": 5, "current": 8, "change": 0.6}
     kinds = {(a["category"], a["kind"]) for a in s["alerts"]}
     assert ("speed", "share") in kinds and ("speed", "growth") in kinds and ("attitude", "growth") not in kinds
-    assert len(s["overdue"]) == 6 and s["top_terms"]["speed"] == ["慢"]
-    assert s["by_channel"]["在线"]["count"] == 4
+    assert len(s["overdue"]) == 9  # the complaints: the praise has no resolution deadline
+    assert s["by_channel"]["在线"]["count"] == 8
 
 
 def test_register_and_review_round_trip(ledger_url, tmp_path):

@@ -26,7 +26,7 @@ from cxnlp.ledger.db import get_engine
 from cxnlp.ledger.models import AuditEntry, FeedbackRecord
 from cxnlp.ledger.records import FeedbackIn, record_feedback, update_record
 from cxnlp.ledger.register import export_register
-from cxnlp.ledger.summary import ALERT_GROWTH, ALERT_SHARE, OPEN_STATUSES, month_records, month_summary, previous_month
+from cxnlp.ledger.summary import ALERT_GROWTH, ALERT_MIN_PREVIOUS, ALERT_SHARE, OPEN_STATUSES, month_records, month_summary, previous_month
 from cxnlp.text import normalize, tokenize_spans
 from test_ledger import CATS, RULES, ledger_url, pred  # noqa: F401 - the fixture is used by name
 from test_masking import texts_with_pii
@@ -79,7 +79,7 @@ def test_generated_personal_data_is_in_no_record_summary_or_export(case):
             session.commit()
             fields = [rec.text, json.dumps(rec.evidence, ensure_ascii=False)]
             summary = month_summary(session=session, month="2026-11", categories=CATS)
-            fields += [t for terms in summary["top_terms"].values() for t in terms]
+            fields += [e for p in summary["problems"] for e in p["examples"]]
             export_register(session=session, months=["2026-11"], path=Path(tmp) / "r.xlsx", categories=CATS)
             wb = load_workbook(Path(tmp) / "r.xlsx")
             fields += [str(c.value) for ws in wb for row in ws.iter_rows() for c in row if c.value is not None]
@@ -232,8 +232,14 @@ def test_concurrent_status_changes_never_break_the_workflow(ledger_url):
                 errors.append(exc)
 
     refused: list = []
+    for status in ("responded", "in_progress"):
+        with Session(engine) as s:
+            update_record(session=s, record_id=rid, changes={"status": status}, actor="setup")
+            s.commit()
     for _ in range(15):
-        for status in ("open", "resolved"):  # closed may only reopen
+        with Session(engine) as s:
+            path = {"in_progress": ["resolved"], "closed": ["in_progress", "resolved"]}[s.get(FeedbackRecord, rid).status]
+        for status in path:  # back to resolved, from where closed and in_progress (reopen) are both allowed
             with Session(engine) as s:
                 update_record(session=s, record_id=rid, changes={"status": status}, actor="setup")
                 s.commit()
@@ -247,7 +253,7 @@ def test_concurrent_status_changes_never_break_the_workflow(ledger_url):
         moves = [(a.old, a.new) for a in s.scalars(select(AuditEntry).where(AuditEntry.feedback_id == rid,
                                                                              AuditEntry.field == "status")
                                                   .order_by(AuditEntry.id))]
-    assert ("closed", "in_progress") not in moves
+    assert ("in_progress", "closed") not in moves  # the loser of a race is refused, never applied
     assert all(prev[1] == cur[0] for prev, cur in zip(moves, moves[1:])), moves  # the audit chains
     assert moves[0][0] == "open"
 
@@ -270,24 +276,26 @@ def _python_summary(session, month: str, now: datetime) -> dict:
         return {k: {"count": counts.get(k, 0), "share": round(counts.get(k, 0) / negative, 4) if negative else 0.0}
                 for k in names}
 
-    terms: dict[str, Counter] = defaultdict(Counter)
-    for r in neg:
-        for label, spans in (r.evidence or {}).items():
-            terms[label].update(s["term"] for s in spans)
+    complaints = [r for r in records if r.kind == "complaint"]
+    prev_complaints = [r for r in prev if r.kind == "complaint"]
+    c_cat = Counter(c for r in complaints for c in r.effective_categories)
+    c_prev = Counter(c for r in prev_complaints for c in r.effective_categories)
     change = {c: {"previous": prev_cat.get(c, 0), "current": by_cat.get(c, 0),
                   "change": round((by_cat.get(c, 0) - prev_cat[c]) / prev_cat[c], 4) if prev_cat.get(c) else None}
               for c in CATS}
     by_category = shares(by_cat, list(CATS))
+    share = {c: round(c_cat[c] / len(complaints), 4) if complaints else 0.0 for c in CATS}
+    growth = {c: round((c_cat[c] - c_prev[c]) / c_prev[c], 4) if c_prev[c] >= ALERT_MIN_PREVIOUS else None for c in CATS}
     alerts = [a for c in CATS for a in (
-        [{"category": c, "kind": "share", "value": by_category[c]["share"]}] if negative and by_category[c]["share"] >= ALERT_SHARE else []) + (
-        [{"category": c, "kind": "growth", "value": change[c]["change"]}]
-        if change[c]["change"] is not None and change[c]["change"] >= ALERT_GROWTH else [])]
+        [{"category": c, "kind": "share", "value": share[c]}] if complaints and share[c] >= ALERT_SHARE else []) + (
+        [{"category": c, "kind": "growth", "value": growth[c]}]
+        if growth[c] is not None and growth[c] >= ALERT_GROWTH else [])]
     return {"total": len(records), "negative": negative, "previous": {"month": previous_month(month), "total": len(prev),
                                                                        "negative": prev_negative},
             "by_category": by_category, "by_channel": shares(by_channel), "by_department": shares(by_dept),
             "change": change,
-            "top_terms": {c: [t for t, _ in sorted(terms[c].items(), key=lambda kv: (-kv[1], kv[0]))[:5]] for c in CATS},
-            "overdue": [r.id for r in records if r.status in OPEN_STATUSES and r.due_at < now],
+            "kinds": dict(Counter(r.kind for r in records)),
+            "overdue": sorted((r.resolve_by, r.id) for r in complaints if r.status in OPEN_STATUSES and r.resolve_by < now),
             "alerts": alerts, "status": dict(Counter(r.status for r in records))}
 
 
@@ -311,7 +319,8 @@ def test_sql_summary_equals_the_records_and_loads_none(ledger_url):
                               changes={"corrected_sentiment": rnd.choice(["negative", "neutral"]),
                                        "corrected_categories": rnd.sample(CATS, rnd.randint(0, 2))})
             if rnd.random() < 0.3:
-                update_record(session=session, record_id=rec.id, actor="a", changes={"status": "closed"})
+                for status in ("responded", "resolved", "closed"):
+                    update_record(session=session, record_id=rec.id, actor="a", changes={"status": status})
         session.commit()
     now = datetime(2026, 11, 20)
     with Session(engine) as session:
@@ -326,32 +335,40 @@ def test_sql_summary_equals_the_records_and_loads_none(ledger_url):
         event.remove(FeedbackRecord, "load", listen)
     assert not loaded  # no record object was built: the database did the counting
     assert got["total"] == expected["total"] > 100 and got["negative"] == expected["negative"]
-    for key in ("previous", "by_category", "by_channel", "by_department", "change", "top_terms", "status"):
+    for key in ("by_category", "by_channel", "by_department", "change", "status"):
         assert got[key] == expected[key], key
-    assert [o["id"] for o in got["overdue"]] == expected["overdue"]
+    assert {k: v for k, v in got["kinds"].items() if v} == expected["kinds"]
+    assert {k: got["previous"][k] for k in ("month", "total", "negative")} == expected["previous"]
+    assert [o["id"] for o in got["overdue"]] == [rid for _, rid in expected["overdue"]]
     assert [{k: a[k] for k in ("category", "kind", "value")} for a in got["alerts"]] == expected["alerts"]
 
 
-def test_a_version_1_ledger_is_upgraded_in_place(ledger_url):
+def test_a_numbered_version_1_ledger_is_upgraded_in_place(ledger_url):
+    """The 1.0.0 schema (revision 0001, numbered version 1, no Alembic table) on either database: the
+    record is kept and gains the new columns."""
+    from alembic import command
+
     from cxnlp.ledger import db
 
-    engine = get_engine(ledger_url)
-    with Session(engine) as session:
-        record_feedback(session=session, item=FeedbackIn(text="等了很久", source_id="U-1"), prediction=pred(["speed"]),
-                        rules=RULES)
-        session.commit()
-    with engine.begin() as conn:  # the shape cxnlp 1.0.0 left behind
-        conn.execute(text("ALTER TABLE feedback DROP COLUMN version"))
-        conn.execute(text("UPDATE cxnlp_schema SET version = 1"))
+    engine = create_engine(ledger_url)
+    with engine.begin() as conn:
+        command.upgrade(db._alembic_config(conn), "0001")
+        conn.execute(text("INSERT INTO cxnlp_schema (id, version) VALUES (1, 1)"))
+        conn.execute(text("DROP TABLE alembic_version"))
+        conn.execute(text(
+            "INSERT INTO feedback (source_id, received_at, recorded_at, text, categories, category_scores, sentiment,"
+            " sentiment_scores, confidence, evidence, model_version, severity, due_at, status) VALUES ('U-1',"
+            " '2026-11-01 08:00:00', '2026-11-01 08:00:00', '等了很久', '[\"speed\"]', '{}', 'negative', '{}', 0.9,"
+            " '{}', 'v1', '一般', '2026-11-08 08:00:00', 'open')"))
     engine.dispose()
-    db._ENGINES.pop(ledger_url)
-    assert db.prepare(ledger_url) == db.SCHEMA_VERSION == 2
+    assert db.prepare(ledger_url) == db.head_revision()
     with Session(get_engine(ledger_url)) as session:
         rec = session.scalar(select(FeedbackRecord).where(FeedbackRecord.source_id == "U-1"))
-        assert rec.version == 1
-        update_record(session=session, record_id=rec.id, changes={"status": "closed"}, actor="a")
+        assert rec.version == 1 and rec.kind == "complaint" and rec.resolve_by == datetime(2026, 11, 8, 8)
+        assert rec.respond_by == datetime(2026, 11, 1, 12) and rec.urgency == "一般" and rec.problems == []
+        update_record(session=session, record_id=rec.id, changes={"status": "responded"}, actor="a")
         session.commit()
-        assert rec.version == 2 and rec.status == "closed"
+        assert rec.version > 1 and rec.status == "responded" and rec.first_response_at is not None
 
 
 def test_a_run_reusing_an_id_for_another_text_records_nothing(ledger_url, tmp_path, small_model):

@@ -84,10 +84,10 @@ def test_feedback_record_retry_patch_and_summary(client):
     b = client.post("/v1/feedback", json=earlier, headers=idem).json()
     assert a["id"] == b["id"]
     patched = client.patch(f"/v1/feedback/{record['id']}", headers=key,
-                           json={"status": "in_progress", "corrected_categories": ["attitude", "speed"], "actor": "li"})
+                           json={"status": "responded", "corrected_categories": ["attitude", "speed"], "actor": "li"})
     assert patched.status_code == 200
-    assert patched.json()["effective_categories"] == ["attitude", "speed"]
-    assert [e["field"] for e in patched.json()["audit"]][-2:] == ["status", "corrected_categories"]
+    assert patched.json()["effective_categories"] == ["attitude", "speed"] and patched.json()["first_response_at"]
+    assert [e["field"] for e in patched.json()["audit"]][-3:] == ["first_response_at", "status", "corrected_categories"]
     bad = client.patch(f"/v1/feedback/{record['id']}", headers=key, json={"corrected_categories": ["price"]})
     assert bad.status_code == 422 and "price" in bad.json()["detail"][0]["msg"]
     assert client.get("/v1/feedback/999999", headers=key).status_code == 404

@@ -146,7 +146,7 @@ def test_unstorable_input_is_422(client, raw):
 
 
 def test_datetimes_come_back_with_their_offset(client, record):
-    for field in ("received_at", "due_at"):
+    for field in ("received_at", "due_at", "respond_by", "resolve_by"):
         assert record[field].endswith("Z") or record[field].endswith("+00:00"), record[field]
     assert record["received_at"].startswith("2026-11-05T10:00:00")
     assert record["audit"][0]["at"][-6:] in ("+00:00",) or record["audit"][0]["at"].endswith("Z")
@@ -170,8 +170,11 @@ def test_patch_refuses_what_it_would_not_apply_with_422(client, record, body):
 
 
 def test_a_forbidden_status_move_is_still_a_conflict(client, record):
-    assert client.patch(f"/v1/feedback/{record['id']}", headers=KEY, json={"status": "closed"}).status_code == 200
-    assert client.patch(f"/v1/feedback/{record['id']}", headers=KEY, json={"status": "in_progress"}).status_code == 409
+    assert client.patch(f"/v1/feedback/{record['id']}", headers=KEY, json={"status": "closed"}).status_code == 409
+    assert client.patch(f"/v1/feedback/{record['id']}", headers=KEY, json={"status": "responded"}).status_code == 200
+    assert client.patch(f"/v1/feedback/{record['id']}", headers=KEY, json={"status": "in_progress"}).status_code == 200
+    r = client.patch(f"/v1/feedback/{record['id']}", headers=KEY, json={"status": "closed"})
+    assert r.status_code == 409 and "cannot go from in_progress to closed" in r.json()["detail"]
 
 
 def test_a_bad_reload_folder_is_4xx(client, tmp_path):

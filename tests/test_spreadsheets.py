@@ -77,5 +77,5 @@ def test_register_cuts_an_over_long_cell_visibly(tmp_path):
                         prediction=_pred(), rules=LedgerRules.load())
         session.commit()
         export_register(session=session, months=["2026-11"], path=tmp_path / "台账.xlsx", categories=CATS)
-    cell = load_workbook(tmp_path / "台账.xlsx")["2026-11"]["D2"].value
+    cell = load_workbook(tmp_path / "台账.xlsx")["2026-11"]["E2"].value  # 内容
     assert len(cell) == XLSX_CELL_LIMIT and cell.endswith("an XLSX cell holds 32,767]") and cell.startswith("服务太慢")

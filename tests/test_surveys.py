@@ -128,14 +128,14 @@ def test_the_workbook_has_every_sheet_charts_numbers_and_safe_text(tmp_path, sma
     out = tmp_path / "满意度得分统计表.xlsx"
     write_survey_workbook(report, out)
     wb = load_workbook(out)
-    assert {"汇总", "维度得分", "负面反馈分类", "剔除明细", "明细"} <= set(wb.sheetnames)
+    assert {"汇总", "维度得分", "负面反馈分类", "高频问题", "剔除明细", "明细"} <= set(wb.sheetnames)
     assert len(wb["汇总"]._charts) == 1 and len(wb["维度得分"]._charts) == 1 and len(wb["负面反馈分类"]._charts) == 1
     summary = {r[0]: r[1] for r in wb["汇总"].iter_rows(min_row=2, max_col=2, values_only=True) if r[0]}
     assert summary["提交份数"] == 3 and summary["有效问卷"] == 2 and isinstance(summary["有效率"], float)
     assert wb["维度得分"]["A1"].value == "维度" and wb["维度得分"].freeze_panes == "A2"
     assert isinstance(wb["维度得分"]["D2"].value, (int, float))
     assert [r for r in wb["剔除明细"].iter_rows(min_row=2, values_only=True)][0][:2] == (4, TOO_FAST)
-    answers = [r[-3] for r in wb["明细"].iter_rows(min_row=2, values_only=True)]
+    answers = [r[-4] for r in wb["明细"].iter_rows(min_row=2, values_only=True)]
     assert "'=HYPERLINK(\"http://x\",\"点我\")" in answers
     assert not any(isinstance(a, str) and a.startswith("=") for a in answers)
 
@@ -190,3 +190,28 @@ def test_http_report_matches_the_library_and_refuses_other_files(small_model, tm
         bad = client.post("/v1/surveys/report", headers={"X-API-Key": "k"},
                           files={"file": ("x.png", b"\x89PNG\r\n", "image/png")})
         assert bad.status_code == 422 and "must be one of" in bad.json()["detail"][0]["msg"]
+
+
+def test_negative_answers_name_their_problems_and_reach_the_ledger_once(tmp_path, small_model, monkeypatch):
+    from sqlalchemy import select
+
+    from cxnlp.ledger.db import session_scope
+    from cxnlp.ledger.models import FeedbackRecord
+
+    rows = [wjx_row(1, ["不满意", "一般", "不满意", "不满意"], text="电话转了好几次都没人处理，退款也一直没到账"),
+            wjx_row(2, ["满意"] * 3 + ["非常满意"], text="小王很耐心，一次就办好了")]
+    path = write_csv(tmp_path / "s.csv", WJX_HEADER, rows)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    report = build_survey_report(path, small_model, ledger_url=url)
+    problems = {p["problem"] for p in report["negative"]["problems"]}
+    assert problems and problems <= set(report["negative"]["answers"][0]["problems"])
+    assert report["ledger"]["recorded"] == 1  # only the answer rated ≤ 3
+    again = build_survey_report(path, small_model, ledger_url=url)
+    assert again["ledger"] == {**report["ledger"], "recorded": 0, "already_there": 1}
+    with session_scope(url) as session:
+        records = session.scalars(select(FeedbackRecord)).all()
+    assert [(r.channel, r.source_id) for r in records] == [("问卷", "s.csv:2:您还有什么意见或建议？")]
+    wb_path = tmp_path / "r.xlsx"
+    write_survey_workbook(report, wb_path)
+    sheet = load_workbook(wb_path)["高频问题"]
+    assert {r[0] for r in sheet.iter_rows(min_row=2, max_row=1 + len(problems), values_only=True)} == problems

@@ -1,7 +1,8 @@
 """One engine per process and URL; the schema is created and upgraded on first use.
 
-Migrations are a numbered list of functions run in order inside one transaction; the version reached
-is stored in ``cxnlp_schema``. SQLite gets WAL and a busy timeout so that several writers (threads or
+Migrations are Alembic revisions shipped in ``cxnlp/ledger/migrations``, run in one transaction when a
+ledger is opened. A ledger of release 1.0.x (numbered schema in ``cxnlp_schema``, no Alembic table) is
+stamped with the matching revision first and then upgraded in place. SQLite gets WAL and a busy timeout so that several writers (threads or
 processes) queue instead of failing, and real transactions: the driver's own transaction handling is
 switched off and SQLAlchemy emits BEGIN itself (the driver's would let a SAVEPOINT commit rows on its
 own and never start a transaction for reads). A connection opened with the execution option
@@ -11,30 +12,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from importlib import resources
 from contextlib import contextmanager
 
 import orjson
+from typing import Any
+
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cxnlp.errors import LedgerError
-from cxnlp.ledger.models import Base, SchemaVersion
+from cxnlp.ledger.models import SchemaVersion
 
-SCHEMA_VERSION = 2
-
-
-def _v1(conn: Connection) -> None:
-    Base.metadata.create_all(conn)
-
-
-def _v2(conn: Connection) -> None:
-    """The record version used for compare-and-set updates (tables created by ``_v1`` today have it)."""
-    if "version" not in {c["name"] for c in inspect(conn).get_columns("feedback")}:
-        conn.execute(text("ALTER TABLE feedback ADD COLUMN version INTEGER NOT NULL DEFAULT 1"))
-
-
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2}
+# The Alembic revision each numbered schema version of releases 1.0.x corresponds to.
+LEGACY_REVISIONS = {1: "0001", 2: "0002"}
 
 _ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
@@ -59,6 +51,7 @@ def _json_dumps(value: object) -> str:
 def _create(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
+            _make_folder(url)
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                    json_serializer=_json_dumps)
 
@@ -89,30 +82,53 @@ def _create(url: str) -> Engine:
     return engine
 
 
-def upgrade(engine: Engine) -> int:
-    """Run the migrations the database has not seen yet; returns the schema version."""
+def _alembic_config(conn: Connection) -> "Any":
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("cxnlp.ledger") / "migrations"))
+    config.attributes["connection"] = conn
+    return config
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(resources.files("cxnlp.ledger") / "migrations")).get_current_head()
+
+
+def upgrade(engine: Engine) -> str:
+    """Run the migrations the database has not seen yet; returns the revision reached."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    head = head_revision()
     with engine.begin() as conn:
-        if not inspect(conn).has_table(SchemaVersion.__tablename__):
-            SchemaVersion.__table__.create(conn)
-        row = conn.execute(select(SchemaVersion.version).where(SchemaVersion.id == 1)).scalar()
-        current = row or 0
-        if current > SCHEMA_VERSION:
-            raise LedgerError(f"the ledger's schema version {current} is newer than this cxnlp ({SCHEMA_VERSION}): upgrade cxnlp")
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            MIGRATIONS[version](conn)
-        if current == 0:
-            conn.execute(SchemaVersion.__table__.insert().values(id=1, version=SCHEMA_VERSION))
-        elif current < SCHEMA_VERSION:
-            conn.execute(SchemaVersion.__table__.update().values(version=SCHEMA_VERSION))
-    return SCHEMA_VERSION
+        current = MigrationContext.configure(conn).get_current_revision()
+        config = _alembic_config(conn)
+        if current is None and inspect(conn).has_table(SchemaVersion.__tablename__):
+            legacy = conn.execute(select(SchemaVersion.version).where(SchemaVersion.id == 1)).scalar() or 0
+            if legacy not in LEGACY_REVISIONS:
+                raise LedgerError(f"the ledger's schema version {legacy} is unknown to this cxnlp: upgrade cxnlp")
+            command.stamp(config, LEGACY_REVISIONS[legacy])
+            current = LEGACY_REVISIONS[legacy]
+        if current == head:
+            return head
+        try:
+            command.upgrade(config, "head")
+        except Exception as exc:  # noqa: BLE001 - alembic's "can't locate revision" for a newer ledger
+            if "Can't locate revision" in str(exc):
+                raise LedgerError(f"the ledger's schema {current} is newer than this cxnlp ({head}): upgrade cxnlp") from exc
+            raise
+    return head
 
 
-def prepare(url: str) -> int:
+def prepare(url: str) -> str:
     """Create or upgrade the schema with a short-lived engine (``cxnlp serve`` does this before it forks
     workers, so they never race to create tables)."""
     engine = _create(url)
     engine.dispose()
-    return SCHEMA_VERSION
+    return head_revision()
 
 
 @contextmanager
@@ -144,6 +160,22 @@ def lock_for_write(session: Session) -> None:
         session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
     else:
         session.execute(text("UPDATE cxnlp_schema SET version = version WHERE id = -1"))
+
+
+def _make_folder(url: str) -> None:
+    """The folder of a SQLite file (the per-user data folder on first use)."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        from pathlib import Path
+
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def describe(url: str) -> str:
+    """Where a ledger is, for the line every ledger command prints (no password)."""
+    return _safe(url)
 
 
 def _safe(url: str) -> str:

@@ -8,7 +8,7 @@ number and text). Each chunk is one batched ``INSERT … ON CONFLICT DO NOTHING`
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,14 @@ from cxnlp.io import Row
 from cxnlp.ledger.db import get_engine, lock_for_write
 from cxnlp.ledger.records import FeedbackIn, find_record, insert_records, record_feedback, record_rows, utcnow
 from cxnlp.ledger.rules import LedgerRules
+from cxnlp.ledger.timezone import local_zone
 from cxnlp.prediction import MAX_TEXT_CHARS, Prediction
 from cxnlp.settings import get_settings
 
 ID_COLUMNS = ("source_id", "id", "ticket_id", "工单编号", "工单号", "编号", "单号", "问卷编号", "session")
 CHANNEL_COLUMNS = ("channel", "渠道", "来源")
-TIME_COLUMNS = ("received_at", "created_at", "date", "time", "日期", "时间", "提交时间", "创建时间")
+TIME_COLUMNS = ("received_at", "created_at", "date", "time", "受理时间", "日期", "时间", "提交时间", "创建时间")
+CUSTOMER_COLUMNS = ("customer", "customer_id", "客户ID", "客户编号", "客户号", "用户ID", "用户编号")
 
 
 def _first(values: dict[str, Any], names: tuple[str, ...]) -> Any:
@@ -32,22 +34,30 @@ def _first(values: dict[str, Any], names: tuple[str, ...]) -> Any:
     return None
 
 
-def parse_time(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
+def parse_time(value: Any, zone: tzinfo | None = None) -> datetime | None:
+    """A time cell as an aware datetime: a time without an offset is read in ``zone`` (the configured
+    zone: exports write local time), one with an offset keeps it."""
+    if value is None:
+        return None
+    zone = zone or local_zone()
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=zone)
     text = str(value).strip().replace("/", "-").replace("T", " ")
     try:  # the usual case, ten times faster than strptime
-        parsed = datetime.fromisoformat(text[:19])
-        if parsed.tzinfo is None:
-            return parsed
+        parsed = datetime.fromisoformat(text if len(text) > 19 and text[19] in "+-Z" else text[:19])
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
     except ValueError:
         pass
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
         try:
-            return datetime.strptime(text[:19], fmt)
+            return datetime.strptime(text[:19], fmt).replace(tzinfo=zone)
         except ValueError:
             continue
     return None
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)[:100]
 
 
 class BatchRecorder:
@@ -57,12 +67,14 @@ class BatchRecorder:
         from sqlalchemy.orm import Session
 
         self.session = Session(get_engine(url), expire_on_commit=False)
+        self.url = url
         self.rules = rules
         self.source_name = source_name
         self.default_channel = default_channel
         self.created = 0
         self.existing = 0
         self.skipped = 0
+        self.zone = local_zone()
 
     @classmethod
     def open(cls, *, source: str, default_channel: str | None = None) -> "BatchRecorder":
@@ -87,7 +99,8 @@ class BatchRecorder:
             text = str(row.values[text_column])
             items.append(FeedbackIn(text=text, source_id=self.source_id(row, text),
                                     channel=str(_first(row.values, CHANNEL_COLUMNS) or self.default_channel or "") or None,
-                                    received_at=parse_time(_first(row.values, TIME_COLUMNS))))
+                                    received_at=parse_time(_first(row.values, TIME_COLUMNS), self.zone),
+                                    customer=_text_or_none(_first(row.values, CUSTOMER_COLUMNS))))
             good.append(pred)
         values = record_rows(items=items, predictions=good, rules=self.rules, now=utcnow())
         return values, len(rows) - len(values)
@@ -111,7 +124,9 @@ class BatchRecorder:
         self.session.close()
 
     def summary_line(self) -> str:
-        return (f"ledger: {self.created} recorded, {self.existing} already there, "
+        from cxnlp.ledger.db import describe
+
+        return (f"ledger {describe(self.url)}: {self.created} recorded, {self.existing} already there, "
                 f"{self.skipped} not recorded (errors)")
 
 

@@ -9,13 +9,18 @@ from sqlalchemy.orm import Session
 
 from cxnlp.errors import CxnlpError, DataError
 from cxnlp.io import from_spreadsheet, open_table, save_workbook_atomic, xlsx_row
+from cxnlp.ledger.followups import list_followups, record_followup
 from cxnlp.ledger.models import FeedbackRecord
 from cxnlp.ledger.records import review_queue, update_record
-from cxnlp.ledger.summary import month_records, month_summary
+from cxnlp.ledger.summary import STATUS_ZH, month_records, month_summary, summary_tables
+from cxnlp.ledger.timezone import show
 from cxnlp.taxonomy import CATEGORY_NAMES_ZH, SENTIMENT_NAMES_ZH, parse_categories, parse_sentiment
 
-REGISTER_COLUMNS = ("编号", "日期", "渠道", "内容", "问题维度", "情感", "严重程度", "责任部门", "整改时限", "状态", "根因说明")
-STATUS_ZH = {"open": "待处理", "in_progress": "处理中", "resolved": "已解决", "closed": "已关闭"}
+REGISTER_COLUMNS = ("编号", "日期", "渠道", "客户ID", "内容", "类型", "问题维度", "高频问题", "情感", "紧急程度", "应响应时间",
+                    "首次响应", "严重程度", "责任部门", "解决时限", "解决时间", "状态", "根因说明")
+KIND_ZH = {"complaint": "投诉", "praise": "表扬", "inquiry": "咨询"}
+FOLLOWUP_COLUMNS = ("followup_id", "record_id", "source_id", "round", "due", "customer", "text", "problems",
+                    "resolved_at", "score", "note", "actor")
 REVIEW_COLUMNS = ("id", "source_id", "text", "predicted_categories", "predicted_sentiment", "confidence",
                   "corrected_categories", "corrected_sentiment", "root_cause", "reviewer")
 _NO_CATEGORY_WORDS = {"none", "无", "[]", "-"}
@@ -28,10 +33,13 @@ def _append(ws: Any, cells: list[Any]) -> None:
 
 
 def register_row(r: FeedbackRecord) -> list[Any]:
+    """A record as the register shows it, times in the configured zone."""
     cats = "、".join(CATEGORY_NAMES_ZH.get(c, c) for c in r.effective_categories) or "无"
-    return [r.source_id, r.received_at.strftime("%Y-%m-%d %H:%M"), r.channel or "", r.text, cats,
-            SENTIMENT_NAMES_ZH.get(r.effective_sentiment, r.effective_sentiment), r.severity, r.department or "",
-            r.due_at.strftime("%Y-%m-%d %H:%M"), STATUS_ZH.get(r.status, r.status), r.root_cause or ""]
+    return [r.source_id, show(r.received_at), r.channel or "", r.customer or "", r.text, KIND_ZH.get(r.kind, r.kind),
+            cats, "、".join(r.problems or []), SENTIMENT_NAMES_ZH.get(r.effective_sentiment, r.effective_sentiment),
+            r.urgency, show(r.respond_by), show(r.first_response_at), r.severity, r.department or "",
+            show(r.resolve_by) or "—（非投诉）", show(r.resolved_at), STATUS_ZH.get(r.status, r.status),
+            r.root_cause or ""]
 
 
 def export_register(*, session: Session, months: list[str], path: Path, categories: tuple[str, ...]) -> int:
@@ -41,7 +49,6 @@ def export_register(*, session: Session, months: list[str], path: Path, categori
     wb = Workbook()
     summary_ws = wb.active
     summary_ws.title = "汇总"
-    _append(summary_ws, ["月份", "总数", "负面", "问题维度", "负面数", "占负面比例", "上月", "环比", "高频词", "预警"])
     written = 0
     for month in months:
         ws = wb.create_sheet(month)
@@ -49,17 +56,74 @@ def export_register(*, session: Session, months: list[str], path: Path, categori
         for r in month_records(session, month):
             _append(ws, register_row(r))
             written += 1
-        s = month_summary(session=session, month=month, categories=categories)
-        alerts = {a["category"]: a["message"] for a in s["alerts"]}
-        for c, v in s["by_category"].items():
-            ch = s["change"][c]["change"]
-            _append(summary_ws, [month, s["total"], s["negative"], CATEGORY_NAMES_ZH.get(c, c), v["count"],
-                               round(v["share"], 4), s["change"][c]["previous"],
-                               "" if ch is None else round(ch, 4), "、".join(s["top_terms"][c]), alerts.get(c, "")])
-        for col, width in zip("ABCDEFGHIJK", (18, 17, 10, 60, 16, 6, 8, 14, 17, 8, 30)):
+        write_summary_sheet(summary_ws, month_summary(session=session, month=month, categories=categories))
+        for col, width in zip("ABCDEFGHIJKLMNOPQR", (18, 17, 8, 12, 60, 6, 16, 20, 6, 8, 17, 17, 8, 14, 17, 17, 8, 30)):
             ws.column_dimensions[col].width = width
     save_workbook_atomic(wb, path)
     return written
+
+
+def write_summary_sheet(ws: Any, s: dict[str, Any]) -> None:
+    """The month's ``summary_tables`` one under another: the numbers of ``cxnlp ledger summary``, with
+    fractions stored as numbers shown as percentages."""
+    for table in summary_tables(s):
+        _append(ws, [f"{s['month']} {table.title}"])
+        _append(ws, list(table.headers))
+        for row in table.rows:
+            _append(ws, row)
+            for i in table.percent:
+                if isinstance(row[i], (int, float)):
+                    ws.cell(row=ws.max_row, column=i + 1).number_format = "0.0%"
+        if table.note:
+            _append(ws, [f"注：{table.note}"])
+        _append(ws, [])
+    ws.column_dimensions["A"].width = 22
+    ws.column_dimensions["B"].width = 16
+
+
+def export_followups(*, session: Session, path: Path, limit: int = 1000) -> int:
+    """The follow-ups to make, earliest due first, with empty score / note / actor columns to fill in."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "回访"
+    _append(ws, list(FOLLOWUP_COLUMNS))
+    followups = list_followups(session=session, limit=limit)
+    for f in followups:
+        r = f.record
+        _append(ws, [f.id, r.id, r.source_id, f.round, show(f.due_at), r.customer or "", r.text,
+                     "、".join(r.problems or []), show(r.resolved_at), "", "", ""])
+    ws.column_dimensions["G"].width = 60
+    save_workbook_atomic(wb, path)
+    return len(followups)
+
+
+def import_followups(*, session: Session, path: Path, default_actor: str = "analyst") -> ImportResult:
+    """Record the follow-ups filled in on a sheet written by ``export_followups``: a row with a score is
+    recorded (a bad row is reported and the rest recorded), a row without one is left for later."""
+    result = ImportResult()
+    with open_table(path, "text") as table:
+        if "followup_id" not in table.columns:
+            raise DataError(f"{path}: a follow-up sheet needs a 'followup_id' column; columns are: {', '.join(table.columns)}")
+        for row in table.rows:
+            v = row.values
+            raw = str(v.get("score") or "").strip()
+            if not raw:
+                result.unchanged += 1
+                continue
+            try:
+                score = float(raw)
+                if score != int(score):
+                    raise ValueError(f"score {raw!r} is not a whole number")
+                with session.begin_nested():
+                    record_followup(session=session, followup_id=int(v["followup_id"]), score=int(score),
+                                    note=str(from_spreadsheet(v.get("note")) or "").strip() or None,
+                                    actor=str(v.get("actor") or default_actor))
+                result.applied += 1
+            except (CxnlpError, ValueError, TypeError) as exc:
+                result.errors.append(f"{path}: row {row.number}: {exc}")
+    return result
 
 
 def export_review(*, session: Session, path: Path, limit: int) -> int:

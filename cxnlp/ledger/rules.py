@@ -1,4 +1,5 @@
-"""Severity, responsible department and deadline of a ledger record, from a readable TOML file.
+"""Severity, urgency, kind, responsible department and deadlines of a ledger record, from a readable
+TOML file.
 
 The shipped rules are ``cxnlp/data/ledger_rules.toml``; ``CXNLP_LEDGER_RULES`` points at a
 company's own copy.
@@ -15,7 +16,7 @@ from typing import Any
 
 from cxnlp.errors import ConfigError
 from cxnlp.ledger.cues import CueMatcher
-from cxnlp.ledger.models import SEVERITIES
+from cxnlp.ledger.models import KINDS, SEVERITIES, URGENCIES
 from cxnlp.text import Token, normalize, tokenize_batch
 
 NO_CATEGORY = "(none)"
@@ -44,10 +45,58 @@ class SeverityRule:
 
 
 @dataclass(frozen=True)
+class UrgencyRule:
+    """An urgency level reached by a cue word (as a word, in a text at least ``words_min_negative``
+    negative), or — with ``max_negative`` set — by a text that reports no failure (none of
+    ``failure_words``; a text read as positive may name a failure it thanks for): less negative than
+    ``max_negative``, or a question (one of ``question_words``) less negative than ``question_max_negative``."""
+
+    level: str
+    words: tuple[str, ...] = ()
+    words_min_negative: float = 0.0
+    max_negative: float | None = None
+    failure_words: tuple[str, ...] = ()
+    question_words: tuple[str, ...] = ()
+    question_max_negative: float = 0.0
+    matcher: CueMatcher = field(init=False, compare=False, repr=False)
+    failures: CueMatcher = field(init=False, compare=False, repr=False)
+    questions: CueMatcher = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "matcher", CueMatcher(self.words))
+        object.__setattr__(self, "failures", CueMatcher(self.failure_words))
+        object.__setattr__(self, "questions", CueMatcher(self.question_words))
+
+    def needs_tokens(self, normalized: str, scores: dict[str, float]) -> bool:
+        """Whether ``matches`` may have to segment this text (most texts are decided without)."""
+        negative = float(scores.get("negative", 0.0))
+        if self.words and negative >= self.words_min_negative and self.matcher.may_match(normalized):
+            return True
+        if self.max_negative is None or negative >= max(self.max_negative, self.question_max_negative):
+            return False
+        return self.failures.may_match(normalized) or self.questions.may_match(normalized)
+
+    def matches(self, text: str, scores: dict[str, float], tokens: list[Token] | None = None) -> bool:
+        negative = float(scores.get("negative", 0.0))
+        if self.words and negative >= self.words_min_negative and self.matcher.matches(text, tokens):
+            return True
+        if self.max_negative is None:
+            return False
+        calm = negative < self.max_negative
+        if not calm and not (negative < self.question_max_negative and self.questions.matches(text, tokens)):
+            return False
+        positive = bool(scores) and max(scores, key=lambda k: scores[k]) == "positive"
+        return positive or not self.failures.matches(text, tokens)
+
+
+@dataclass(frozen=True)
 class LedgerRules:
     severity: tuple[SeverityRule, ...]
     due_hours: dict[str, float]
     departments: dict[str, str]
+    urgency: tuple[UrgencyRule, ...] = ()
+    default_urgency: str = "一般"
+    respond_hours: dict[str, float] = field(default_factory=lambda: {"紧急": 1.0, "一般": 4.0, "咨询": 24.0})
 
     @classmethod
     def load(cls, path: Path | None = None) -> "LedgerRules":
@@ -60,12 +109,24 @@ class LedgerRules:
                           for r in tree["severity"])
             due = {k: float(v) for k, v in tree["due_hours"].items()}
             departments = dict(tree["departments"])
+            urgency_tree = tree.get("urgency", {})
+            urgency = tuple(UrgencyRule(level=r["level"], words=tuple(r.get("words", [])),
+                                        words_min_negative=float(r.get("words_min_negative", 0.0)),
+                                        max_negative=None if r.get("max_negative") is None else float(r["max_negative"]),
+                                        failure_words=tuple(r.get("failure_words", [])),
+                                        question_words=tuple(r.get("question_words", [])),
+                                        question_max_negative=float(r.get("question_max_negative", 0.0)))
+                            for r in urgency_tree.get("rule", []))
+            default_urgency = str(urgency_tree.get("default", "一般"))
+            respond = {k: float(v) for k, v in tree.get("respond_hours", {"紧急": 1, "一般": 4, "咨询": 24}).items()}
         except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: invalid ledger rules ({exc})") from exc
         unknown = {r.level for r in rules} - set(SEVERITIES)
         if unknown or set(due) != set(SEVERITIES):
             raise ConfigError(f"{source}: severity levels must be {', '.join(SEVERITIES)}, each with due_hours")
-        return cls(rules, due, departments)
+        if ({r.level for r in urgency} | {default_urgency}) - set(URGENCIES) or set(respond) != set(URGENCIES):
+            raise ConfigError(f"{source}: urgency levels must be {', '.join(URGENCIES)}, each with respond_hours")
+        return cls(rules, due, departments, urgency, default_urgency, respond)
 
     def severity_of(self, text: str, categories: list[str], sentiment_scores: dict[str, float],
                     tokens: list[Token] | None = None) -> str:
@@ -78,12 +139,37 @@ class LedgerRules:
     def severities(self, texts: Sequence[str], categories: Sequence[list[str]],
                    sentiment_scores: Sequence[dict[str, float]]) -> list[str]:
         """``severity_of`` for many texts: the texts holding a cue word are segmented in one call."""
-        norms = [normalize(t) for t in texts]
-        need = [i for i, n in enumerate(norms) if any(r.matcher.may_match(n) for r in self.severity)]
-        table = tokenize_batch([texts[i] for i in need]) if need else None
-        tokens = {i: table.tokens_of(k) for k, i in enumerate(need)} if table is not None else {}
+        tokens = _tokens_where_needed(texts, [r.matcher for r in self.severity])
         return [self.severity_of(t, c, s, tokens.get(i)) for i, (t, c, s)
                 in enumerate(zip(texts, categories, sentiment_scores))]
+
+    def urgency_of(self, text: str, sentiment_scores: dict[str, float], tokens: list[Token] | None = None) -> str:
+        """紧急 / 一般 / 咨询 by the rules, first match wins (see the rules file)."""
+        for rule in self.urgency:
+            if rule.matches(text, sentiment_scores, tokens):
+                return rule.level
+        return self.default_urgency
+
+    def urgencies(self, texts: Sequence[str], sentiment_scores: Sequence[dict[str, float]]) -> list[str]:
+        """``urgency_of`` for many texts (the one function the CLI, the HTTP service and the ledger use):
+        the texts holding a cue word are segmented in one call."""
+        norms = [normalize(t) for t in texts]
+        need = [i for i, (n, s) in enumerate(zip(norms, sentiment_scores)) if any(r.needs_tokens(n, s) for r in self.urgency)]
+        table = tokenize_batch([texts[i] for i in need]) if need else None
+        tokens = {i: table.tokens_of(k) for k, i in enumerate(need)} if table is not None else {}
+        return [self.urgency_of(t, s, tokens.get(i)) for i, (t, s) in enumerate(zip(texts, sentiment_scores))]
+
+    @staticmethod
+    def kind_of(sentiment: str | None, urgency: str, categories: Sequence[str]) -> str:
+        """complaint / praise / inquiry (documented in the rules file): only complaints get a resolution
+        deadline, an overdue alarm and a follow-up."""
+        if urgency == URGENCIES[0] or (sentiment == "negative" and urgency != URGENCIES[2]) or (
+                urgency == URGENCIES[1] and categories and sentiment != "positive"):
+            return KINDS[0]
+        return KINDS[1] if sentiment == "positive" else KINDS[2]
+
+    def respond_by(self, urgency: str, received_at: datetime) -> datetime:
+        return received_at + timedelta(hours=self.respond_hours[urgency])
 
     def department_of(self, categories: list[str]) -> str | None:
         for category in self.departments:
@@ -93,3 +179,31 @@ class LedgerRules:
 
     def due_at(self, severity: str, received_at: datetime) -> datetime:
         return received_at + timedelta(hours=self.due_hours[severity])
+
+    def resolve_by(self, kind: str, severity: str, received_at: datetime) -> datetime | None:
+        """The resolution deadline of a complaint; praise and inquiries have none."""
+        return self.due_at(severity, received_at) if kind == KINDS[0] else None
+
+
+def _tokens_where_needed(texts: Sequence[str], matchers: Sequence[CueMatcher]) -> dict[int, list[Token]]:
+    """Tokens of the texts in which one of ``matchers`` may match, segmented in one call."""
+    norms = [normalize(t) for t in texts]
+    need = [i for i, n in enumerate(norms) if any(m.may_match(n) for m in matchers)]
+    if not need:
+        return {}
+    table = tokenize_batch([texts[i] for i in need])
+    return {i: table.tokens_of(k) for k, i in enumerate(need)}
+
+
+_DEFAULT: dict[str, LedgerRules] = {}
+
+
+def configured_rules() -> LedgerRules:
+    """The rules named by the settings (``CXNLP_LEDGER_RULES``, else the shipped file), loaded once."""
+    from cxnlp.settings import get_settings
+
+    path = get_settings().ledger_rules
+    key = str(path or "")
+    if key not in _DEFAULT:
+        _DEFAULT[key] = LedgerRules.load(path)
+    return _DEFAULT[key]

@@ -86,14 +86,30 @@ def negative_basis(sub: Submission, layout: SurveyLayout) -> int | None:
     return min(sub.ratings.values()) if sub.ratings else None
 
 
-def classify_answers(data: SurveyData, model: "LoadedModel") -> list[dict[str, Any]]:
-    """Every open answer of a valid submission, classified once (the 明细 sheet and the negative summary use it)."""
+@dataclass
+class ClassifiedAnswers:
+    """Every open answer of a valid submission, classified once: the report's rows, and what the ledger
+    records for the negative ones (the submission, the column and the prediction of each)."""
+
+    rows: list[dict[str, Any]]
+    sources: list[tuple[Submission, str, str]]
+    predictions: list[Any]
+
+
+def classify_answers(data: SurveyData, model: "LoadedModel") -> ClassifiedAnswers:
+    """Classify the open answers and find the ledger's high-frequency problems in the masked texts."""
+    from cxnlp.ledger.problems import configured_catalogue
+
     items = [(sub, col, text) for sub in data.submissions if sub.valid for col, text in sub.texts.items()]
     preds = predict_texts(model, [text for _, _, text in items], explain=False)
-    return [{"row": sub.row, "question": question_title(col), "text": mask_personal_data(text),
+    masked = [mask_personal_data(text) for _, _, text in items]
+    problems = configured_catalogue().match(masked) if items else []
+    rows = [{"row": sub.row, "question": question_title(col), "text": text,
              "rating": negative_basis(sub, data.layout),
              "categories": pred.categories if pred.error is None else [], "sentiment": pred.sentiment,
-             "error": pred.error} for (sub, col, text), pred in zip(items, preds)]
+             "problems": found, "error": pred.error}
+            for (sub, col, _), text, pred, found in zip(items, masked, preds, problems)]
+    return ClassifiedAnswers(rows=rows, sources=items, predictions=preds)
 
 
 def summarise_negative(answers: list[dict[str, Any]], labels: list[str], negative_max: int) -> dict[str, Any]:
@@ -107,6 +123,12 @@ def summarise_negative(answers: list[dict[str, Any]], labels: list[str], negativ
             if len(examples.setdefault(label, [])) < EXAMPLES_PER_CATEGORY:
                 examples[label].append(a["text"])
     n = len(negative)
+    problems: Counter = Counter(name for a in negative for name in a["problems"])
+    problem_examples: dict[str, list[str]] = {}
+    for a in negative:
+        for name in a["problems"]:
+            if len(problem_examples.setdefault(name, [])) < EXAMPLES_PER_CATEGORY:
+                problem_examples[name].append(a["text"])
     return {
         "threshold": negative_max,
         "texts": n,
@@ -114,20 +136,24 @@ def summarise_negative(answers: list[dict[str, Any]], labels: list[str], negativ
         "share_note": SHARE_NOTE,
         "categories": [{"category": c, "count": per_category[c], "share": round(per_category[c] / n, 4) if n else None,
                         "examples": examples.get(c, [])} for c in [*labels, NO_CATEGORY] if per_category[c]],
+        "problems": [{"problem": name, "count": count, "share": round(count / n, 4),
+                      "examples": problem_examples[name]} for name, count in problems.most_common()],
         "answers": negative,
     }
 
 
 def build_survey_report(path: str | Path, model: "LoadedModel", options: SurveyOptions | None = None, *,
-                        previous: str | Path | None = None) -> dict[str, Any]:
-    """The whole report of one export (and its change against a previous export, when given)."""
+                        previous: str | Path | None = None, ledger_url: str | None = None) -> dict[str, Any]:
+    """The whole report of one export (and its change against a previous export, when given); with
+    ``ledger_url``, the negative answers are recorded in the ledger too (all or nothing)."""
     options = options or SurveyOptions()
     data = read_survey(path, options)
     subs = data.submissions
     valid = [s for s in subs if s.valid]
     reasons = Counter(reason for s in subs for reason in s.reasons)
     scores = score_submissions(subs, data.layout)
-    answers = classify_answers(data, model)
+    classified = classify_answers(data, model)
+    answers = classified.rows
     answers_by_row: dict[int, list[dict[str, Any]]] = {}
     for a in answers:
         answers_by_row.setdefault(a["row"], []).append(a)
@@ -150,6 +176,11 @@ def build_survey_report(path: str | Path, model: "LoadedModel", options: SurveyO
                      "answers": [a for a in answers_by_row.get(s.row, [])]} for s in valid],
         "model_version": model.version,
     }
+    if ledger_url is not None:
+        from cxnlp.surveys.recording import record_negative_answers
+
+        report["ledger"] = record_negative_answers(data, classified, negative_max=options.negative_max,
+                                                   url=ledger_url)
     if previous is not None:
         before = read_survey(previous, options)
         report["comparison"] = {"previous_source": Path(str(previous)).name,

@@ -138,6 +138,14 @@ def write_survey_workbook(report: dict[str, Any], path: str | Path) -> None:
         bar.legend = None
         ws.add_chart(bar, "F2")
 
+    problem_rows = [[p["problem"], p["count"], p["share"], "\n".join(p["examples"])] for p in neg["problems"]]
+    ws = _sheet(wb, "高频问题", ["高频问题", "条数", "占负面反馈比例", "示例"], problem_rows, [18, 8, 14, 90],
+                percent_columns=(3,))
+    for (cell,) in ws.iter_rows(min_row=2, min_col=4, max_col=4):
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    ws.cell(ws.max_row + 2, 1, "问题按台账的高频问题目录识别（同一条反馈可属多个问题）；目录外的问题可用 "
+                               "cxnlp ledger problems suggest 发现。")
+
     invalid = [[r["row"], "；".join(r["reasons"]), "；".join(r["problems"]), r["seconds"]]
                for r in clean["invalid_rows"]]
     _sheet(wb, "剔除明细", ["行号", "剔除原因", "无法读取的答案", "答题用时（秒）"], invalid, [8, 30, 50, 14])
@@ -148,8 +156,8 @@ def write_survey_workbook(report: dict[str, Any], path: str | Path) -> None:
         base = [d["row"], *(d["ratings"].get(q) for q in questions), d["nps"]]
         answers = d["answers"] or [None]
         for a in answers:
-            detail_rows.append(base + ([a["question"], a["text"], "、".join(map(_zh, a["categories"])), a["sentiment"]]
-                                       if a else [None, None, None, None]))
-    _sheet(wb, "明细", ["行号", *questions, "推荐值", "开放题", "回答", "问题维度", "情感"], detail_rows,
-           [8, *([12] * len(questions)), 8, 20, 60, 16, 10])
+            detail_rows.append(base + ([a["question"], a["text"], "、".join(map(_zh, a["categories"])), a["sentiment"],
+                                        "、".join(a["problems"])] if a else [None] * 5))
+    _sheet(wb, "明细", ["行号", *questions, "推荐值", "开放题", "回答", "问题维度", "情感", "高频问题"], detail_rows,
+           [8, *([12] * len(questions)), 8, 20, 60, 16, 10, 16])
     save_workbook_atomic(wb, Path(path))

@@ -40,7 +40,7 @@ def create_feedback(body: FeedbackCreate, model: ModelDep, session: SessionDep, 
     record with status 200 instead of 201."""
     received_at = body.received_at or datetime.now(timezone.utc)
     item = FeedbackIn(text=body.text, source_id=_source_id(body, idempotency_key, received_at),
-                      channel=body.channel, received_at=received_at)
+                      channel=body.channel, received_at=received_at, customer=body.customer)
     record, created = classify_and_record(session=session, model=model, item=item, rules=rules,
                                           max_chars=settings.max_text_chars)
     if not created:
