@@ -164,7 +164,8 @@ def train_cli(
         typer.echo(f"ledger: {describe(get_settings().ledger_url)}", err=True)
     try:
         model, report, data_errors = run_training(config=config, data=data or [], out=out,
-                                                  overrides=overrides or [], with_ledger=with_ledger)
+                                                  overrides=overrides or [], with_ledger=with_ledger,
+                                                  progress=(lambda msg: _say("progress", msg)))
     except CxnlpError as exc:
         raise fail(exc) from exc
     for err in data_errors[:50]:
@@ -172,6 +173,10 @@ def train_cli(
     if len(data_errors) > 50:
         typer.echo(f"... and {len(data_errors) - 50} more bad rows", err=True)
     typer.echo(format_report(report))
+    if "held_out_writers" in report:
+        from cxnlp.crossval import format_cv_report
+
+        typer.echo(format_cv_report(report["held_out_writers"]))
     typer.echo(f"saved {model.version} to {model.path} ({report['train_seconds']} s)")
     if report_json:
         report_json.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -179,22 +184,45 @@ def train_cli(
 
 @app.command("evaluate")
 def evaluate_cli(
-    data: Annotated[Path, typer.Option(metavar="FILE", help="Labeled CSV/XLSX/JSONL file")],
+    data: Annotated[Optional[list[Path]], typer.Option(metavar="FILE", help="Labeled CSV/XLSX/JSONL file (with --cross-validate: repeatable, replaces the recipe's data)")] = None,
     model: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Model folder (default: the shipped model)")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Also write the report as JSON")] = None,
+    cross_validate: Annotated[bool, typer.Option("--cross-validate", help="Score a recipe instead of a model: train it on folds that hold out whole writers")] = False,
+    group_by: Annotated[str, typer.Option(metavar="COLUMN", help="With --cross-validate: the column whose values are held out whole")] = "writer",
+    config: Annotated[Optional[Path], typer.Option(metavar="FILE", help="With --cross-validate: the training recipe (default: the shipped model's)")] = None,
+    folds: Annotated[int, typer.Option(metavar="N", help="With --cross-validate: number of folds")] = 5,
+    train_fraction: Annotated[float, typer.Option(metavar="SHARE", help="With --cross-validate: share of each fold's training writers kept (learning curve)")] = 1.0,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="With --cross-validate: recipe override (repeatable)")] = None,
 ) -> None:
-    """Score a model on a labeled file: per-label P/R/F1, sentiment accuracy and confusion matrix."""
-    from cxnlp.dataset import read_labeled_file
+    """Score a model on a labeled file (per-label P/R/F1, exact match, sentiment), or cross-validate a recipe."""
     from cxnlp.training import evaluate_model, format_report
 
+    if not cross_validate:
+        if len(data or []) != 1:
+            raise typer.BadParameter("give one --data FILE (or --cross-validate to score a recipe)")
+        if config or overrides:
+            raise typer.BadParameter("--config and --set go with --cross-validate")
     try:
-        labeled = read_labeled_file(data, require_sentiment=False)
-        report = evaluate_model(_model(model), labeled)
+        if cross_validate:
+            from cxnlp.crossval import cross_validate as run_cv, format_cv_report
+            from cxnlp.training import load_training_data, resolve_recipe
+
+            recipe, root = resolve_recipe(config, data or [], overrides or [])
+            labeled = load_training_data(recipe, root)
+            report = run_cv(labeled, recipe, group_by=group_by, folds=folds, train_fraction=train_fraction,
+                            progress=(lambda msg: _say("progress", msg)))
+            text = format_cv_report(report)
+        else:
+            from cxnlp.dataset import read_labeled_file
+
+            labeled = read_labeled_file((data or [])[0], require_sentiment=False)
+            report = evaluate_model(_model(model), labeled)
+            text = format_report(report)
     except CxnlpError as exc:
         raise fail(exc) from exc
     for err in labeled.errors[:50]:
         _say("bad row", err)
-    typer.echo(format_report(report))
+    typer.echo(text)
     if json_out:
         json_out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
 

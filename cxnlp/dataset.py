@@ -19,6 +19,9 @@ from cxnlp.io import list_for_message, open_table, shorten
 from cxnlp.taxonomy import CATEGORY_NAMES_ZH, parse_categories, parse_sentiment
 
 MIN_EXAMPLES_PER_LABEL = 30
+# Columns of a labeled file kept with each row (not features): who wrote it and where it comes from, so
+# that evaluation can hold out whole writers and report per channel and industry.
+INFO_COLUMNS = ("writer", "industry", "channel")
 
 
 @dataclass
@@ -32,10 +35,12 @@ class LabeledData:
     sources: list[str] = field(default_factory=list)
     calibrate: list[bool] = field(default_factory=list)  # rows whose scores set thresholds (real text)
     polarities: list[str | None] = field(default_factory=list)  # the writer's own rating, where known
+    info: list[dict[str, str]] = field(default_factory=list)  # INFO_COLUMNS values a row carries
     errors: list[str] = field(default_factory=list)  # "file: row N: why"
 
     def add(self, text: str, cats: list[str] | None, sentiment: str | None, weight: float, source: str,
-            calibrate: bool = True, polarity: str | None = None) -> None:
+            calibrate: bool = True, polarity: str | None = None, info: dict[str, str] | None = None) -> None:
+        self.info.append(info or {})
         self.calibrate.append(calibrate)
         self.polarities.append(polarity)
         self.texts.append(text)
@@ -46,7 +51,7 @@ class LabeledData:
 
     def extend(self, other: "LabeledData") -> None:
         for name in ("texts", "categories", "sentiments", "weights", "sources", "calibrate", "polarities",
-                     "errors"):
+                     "info", "errors"):
             getattr(self, name).extend(getattr(other, name))
 
     def __len__(self) -> int:
@@ -75,7 +80,7 @@ def read_labeled_file(path: str | Path, *, weight: float = 1.0, require_sentimen
     for a typo: its rows are reported and skipped rather than trained as a label of their own.
     """
     data = LabeledData()
-    parsed: list[tuple[str, str, list[str], str | None]] = []  # where, text, categories, sentiment
+    parsed: list[tuple[str, str, list[str], str | None, dict[str, str]]] = []  # where, text, labels, info
     with open_table(path, "text", need_text=True) as table:
         if "categories" not in table.columns and table.columns:
             raise DataError(f"{path}: a labeled file needs a 'categories' column; columns are: "
@@ -99,16 +104,17 @@ def read_labeled_file(path: str | Path, *, weight: float = 1.0, require_sentimen
             except DataError as exc:
                 data.errors.append(f"{where}: {shorten(str(exc), 300)}")
                 continue
-            parsed.append((where, str(text).strip(), cats, sentiment))
-    typos = label_typos(Counter(label for _, _, cats, _ in parsed for label in cats))
-    for where, text, cats, sentiment in parsed:
+            info = {k: str(row.values[k]).strip() for k in INFO_COLUMNS if str(row.values.get(k) or "").strip()}
+            parsed.append((where, str(text).strip(), cats, sentiment, info))
+    typos = label_typos(Counter(label for _, _, cats, _, _ in parsed for label in cats))
+    for where, text, cats, sentiment, info in parsed:
         wrong = [label for label in cats if label in typos]
         if wrong:
             data.errors.append(f"{where}: " + "; ".join(
                 f"category label {shorten(label, 60)!r} looks like a typo of {typos[label]!r}" for label in wrong)
                 + " (row skipped)")
             continue
-        data.add(text, cats, sentiment, weight, str(path))
+        data.add(text, cats, sentiment, weight, str(path), info=info)
     return data
 
 

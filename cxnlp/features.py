@@ -8,7 +8,9 @@ vocabulary, because each word n-gram's column and span are kept while a batch is
 
 Two blocks, each TF-IDF weighted and l2-normalized on its own:
 ``word`` (columns 0 … 2**n-1): word n-grams over jieba tokens, n-grams joined across dropped
-punctuation, plus one ``cue:<category>`` count per curated cue phrase found (``data/cue_phrases.toml``);
+punctuation, plus one ``cue:<category>`` count per curated cue phrase found (``data/cue_phrases.toml``)
+and, with ``clause_features``, one ``clause:staff+<category>`` / ``clause:<category>`` count per clause that
+holds a category word with / without a staff word (``data/clause_words.toml``: who did what, per clause);
 ``char`` (the next 2**n): character n-grams of the normalized, masked text without white space.
 """
 from __future__ import annotations
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from scipy import sparse
 
 CUE_PREFIX = "\x02cue:"
+CLAUSE_PREFIX = "\x02clause:"
+_CLAUSE_CHARS = ",.!?;\n"  # normalized clause-ending punctuation (and the batch's text separator)
 
 # 64-bit hashing constants (MurmurHash3's finalizer; an odd multiplier for combining units).
 _FMIX1, _FMIX2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
@@ -95,6 +99,16 @@ def load_cue_phrases() -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((label, tuple(normalize(p) for p in phrases)) for label, phrases in tree.items())
 
 
+@lru_cache(maxsize=1)
+def load_clause_words() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The shipped clause word lists (``cxnlp/data/clause_words.toml``): boundaries, staff, then per category."""
+    import tomllib
+    from importlib import resources
+
+    tree = tomllib.loads((resources.files("cxnlp") / "data" / "clause_words.toml").read_text(encoding="utf-8"))
+    return tuple((role, tuple(normalize(w) for w in words if w)) for role, words in tree.items())
+
+
 @dataclass
 class CueIndex:
     """Cue phrases by their first character: only positions holding some phrase's first character
@@ -135,12 +149,15 @@ class CueIndex:
 
 @dataclass
 class WordOccurrences:
-    """Where each word n-gram of a batch sits: its row, column and span (for evidence)."""
+    """Where each word n-gram of a batch sits: its row, column, span and tokens (for evidence)."""
 
     rows: np.ndarray
     columns: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
+    first_token: np.ndarray  # index into ``terms`` of the n-gram's first and last token
+    last_token: np.ndarray
+    terms: list[str]
 
 
 @dataclass
@@ -185,7 +202,7 @@ class TextFeaturizer:
 
     def __init__(self, *, word_ngram_range: tuple[int, int] = (1, 2), char_ngram_range: tuple[int, int] = (1, 3),
                  n_features_log2: int = 20, sublinear_tf: bool = True, hmm: bool = True,
-                 tokenizer: str = "jieba-rs", cue_phrases: bool = True) -> None:
+                 tokenizer: str = "jieba-rs", cue_phrases: bool = True, clause_features: bool = False) -> None:
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
         self.n_features_log2 = n_features_log2
@@ -193,6 +210,7 @@ class TextFeaturizer:
         self.hmm = hmm
         self.tokenizer = tokenizer
         self.cue_phrases = cue_phrases
+        self.clause_features = clause_features
 
     @property
     def n_features(self) -> int:
@@ -228,6 +246,42 @@ class TextFeaturizer:
         within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
         return np.repeat(rows, count), index.columns[np.repeat(first, count) + within]
 
+    def _clause_index(self) -> tuple["CueIndex", list[str], np.ndarray]:
+        """The clause words as a phrase index whose 'columns' are roles, the role names, and each
+        (role, staff in clause) pair's feature column (row 0: without staff, row 1: with)."""
+        cached = self.__dict__.get("_clauses")
+        if cached is None:
+            roles = [role for role, _ in load_clause_words()]
+            index = CueIndex.build([(w, k) for k, (_, words) in enumerate(load_clause_words()) for w in words])
+            names = [f"{CLAUSE_PREFIX}{r}" for r in roles] + [f"{CLAUSE_PREFIX}staff+{r}" for r in roles]
+            cols, _, _, _ = ngram_columns(string_hashes(names), np.arange(len(names)), (1, 1), _WORD_SEED,
+                                          self.n_features_log2)
+            cached = self.__dict__["_clauses"] = (index, roles, cols.reshape(2, len(roles)))
+        return cached
+
+    def _clause_counts(self, batch: NormalizedBatch) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, columns): per clause, one entry for each category with a word in it, marked by whether a
+        staff word is in the same clause."""
+        index, roles, columns = self._clause_index()
+        positions, phrase_ids = index.find(batch)
+        empty = np.zeros(0, dtype=np.int64)
+        if not len(positions):
+            return empty, empty
+        role = index.columns[index.column_ptr[phrase_ids]]  # each word has one role
+        boundary = np.isin(batch.codepoints, codepoints(_CLAUSE_CHARS))
+        is_boundary_word = role == roles.index("boundaries")
+        boundary[positions[is_boundary_word]] = True
+        clause = np.cumsum(boundary)[positions]
+        staff = np.zeros(int(clause.max()) + 1, dtype=bool)
+        staff[clause[role == roles.index("staff")]] = True
+        keep = ~is_boundary_word & (role != roles.index("staff"))
+        if not keep.any():
+            return empty, empty
+        pos, clause, role = positions[keep], clause[keep], role[keep]
+        _, first = np.unique(clause * len(roles) + role, return_index=True)  # a category counts once per clause
+        rows = np.searchsorted(batch.starts, pos[first], side="right") - 1
+        return rows, columns[staff[clause[first]].astype(np.int64), role[first]]
+
     def _char_counts(self, batch: NormalizedBatch, spans: list[tuple[int, int, str]]) -> tuple[np.ndarray, np.ndarray]:
         """(rows, columns) of the character n-grams of each masked text with white space removed."""
         text = masked_text(batch, spans) if spans else batch.text
@@ -243,7 +297,8 @@ class TextFeaturizer:
         cols, rows, first, last = ngram_columns(string_hashes(tokens.terms), tokens.rows,
                                                 tuple(self.word_ngram_range), _WORD_SEED, self.n_features_log2)
         order = np.argsort(rows, kind="stable")
-        return WordOccurrences(rows[order], cols[order], tokens.starts[first[order]], tokens.ends[last[order]])
+        return WordOccurrences(rows[order], cols[order], tokens.starts[first[order]], tokens.ends[last[order]],
+                               first[order], last[order], tokens.terms)
 
     def count(self, texts: Sequence[str]) -> tuple[FeatureRows, WordOccurrences]:
         """Raw n-gram counts of texts (rows) over both blocks (columns), and the word occurrences."""
@@ -252,6 +307,9 @@ class TextFeaturizer:
         words = self._word_occurrences(tokenize_batch(texts, hmm=self.hmm, backend=self.tokenizer,
                                                       batch=batch, spans=spans))
         cue_rows, cue_cols = self._cue_counts(batch)
+        if self.clause_features:
+            clause_rows, clause_cols = self._clause_counts(batch)
+            cue_rows, cue_cols = np.concatenate([cue_rows, clause_rows]), np.concatenate([cue_cols, clause_cols])
         char_rows, char_cols = self._char_counts(batch, spans)
         n_columns = np.int64(self.n_features)
         keys, counts = np.unique(np.concatenate([words.rows * n_columns + words.columns, cue_rows * n_columns + cue_cols,
@@ -299,4 +357,4 @@ class TextFeaturizer:
         return FeatureRows(counts.indptr, counts.indices, data, counts.shape)
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_cues"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_cues", "_clauses")}

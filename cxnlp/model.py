@@ -1,13 +1,18 @@
 """FeedbackClassifier: multi-label service categories plus three-way sentiment, in one estimator.
 
-Categories are one logistic regression per label on shared TF-IDF features. Each label's raw scores
-are calibrated (Platt scaling on out-of-fold decision values) and get their own decision threshold,
-the one that maximizes out-of-fold F1; the same cross-validation yields the model card's metrics.
+Categories are one logistic regression per label on shared TF-IDF features. Their out-of-fold scores
+(folds that hold out whole writers, ``cxnlp.folds``) set the calibration: Platt scaling per label, or with
+``stack_labels`` one logistic regression per label over all labels' scores (label interactions: strong
+attitude evidence lowers expertise), joined, when the data mixes service feedback (rows with a writer)
+and other text, by a domain head whose probability and products with each score let the thresholds
+differ between the two. Each label's threshold maximizes out-of-fold F1 on the calibration rows, never
+predicting the label on more than ``max_predicted_ratio`` times as many service-feedback rows as carry it;
+the same cross-validation yields the model card's training report.
 Sentiment is two heads: polarity (positive vs negative, the mean of two logistic regressions: one on
 the word TF-IDF block, one on the character n-grams present, each scaled by its naive-Bayes log-count
 ratio (NB-LR); held-out tests on real reviews found the pair more accurate than either alone, one joint
-model, or TF-IDF characters) and neutrality (neutral vs not); P(neutral) = q, P(positive) = (1 - q) · p,
-P(negative) = (1 - q) · (1 - p).
+model, or TF-IDF characters) and neutrality (neutral vs not, optionally class-balanced); P(neutral) = q,
+P(positive) = (1 - q) · p, P(negative) = (1 - q) · (1 - p).
 Rows may lack category labels (texts labeled only for sentiment) or sentiment: each head trains on
 the rows that carry its labels.
 """
@@ -26,7 +31,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from cxnlp.errors import ConfigError, DataError
 from cxnlp.features import TextFeaturizer
-from cxnlp.runtime import CompiledClassifier, nb_scores, sentiment_from_scores
+from cxnlp.folds import grouped_folds
+from cxnlp.runtime import CompiledClassifier, calibrated, nb_scores, sentiment_from_scores, stack_inputs
 from cxnlp.taxonomy import SENTIMENTS
 from cxnlp.text import TOKENIZER_BACKENDS, Token
 
@@ -48,12 +54,16 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         hmm: bool = True,
         tokenizer: str = "jieba-rs",
         cue_phrases: bool = True,
+        clause_features: bool = False,
         category_C: float = 4.0,
         polarity_C: float = 16.0,
         sentiment_C: float = 4.0,
         class_weight: str | None = "balanced",
+        neutral_class_weight: str | None = None,
         tol: float = 1e-2,
         cv_folds: int = 5,
+        stack_labels: bool = False,
+        max_predicted_ratio: float = 0.0,
         min_confidence: float = 0.65,
         evidence_terms: int = 3,
         random_state: int = 0,
@@ -67,12 +77,16 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         self.hmm = hmm
         self.tokenizer = tokenizer
         self.cue_phrases = cue_phrases
+        self.clause_features = clause_features
         self.category_C = category_C
         self.polarity_C = polarity_C
         self.sentiment_C = sentiment_C
         self.class_weight = class_weight
+        self.neutral_class_weight = neutral_class_weight
         self.tol = tol
         self.cv_folds = cv_folds
+        self.stack_labels = stack_labels
+        self.max_predicted_ratio = max_predicted_ratio
         self.min_confidence = min_confidence
         self.evidence_terms = evidence_terms
         self.random_state = random_state
@@ -89,10 +103,13 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"min_df must be an integer >= 1, got {self.min_df!r}")
         if not (isinstance(self.cv_folds, int) and self.cv_folds >= 2):
             raise ConfigError(f"cv_folds must be an integer >= 2, got {self.cv_folds!r}")
-        if self.class_weight not in (None, "balanced"):
-            raise ConfigError(f"class_weight must be 'balanced' or None, got {self.class_weight!r}")
+        for name in ("class_weight", "neutral_class_weight"):
+            if getattr(self, name) not in (None, "balanced"):
+                raise ConfigError(f"{name} must be 'balanced' or None, got {getattr(self, name)!r}")
         if not (isinstance(self.n_jobs, int) and (self.n_jobs >= 1 or self.n_jobs == -1)):
             raise ConfigError(f"n_jobs must be a positive integer or -1, got {self.n_jobs!r}")
+        if not (self.max_predicted_ratio == 0 or self.max_predicted_ratio >= 1.0):
+            raise ConfigError(f"max_predicted_ratio must be 0 (no cap) or >= 1, got {self.max_predicted_ratio!r}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"min_confidence must be within 0..1, got {self.min_confidence!r}")
         if self.tokenizer not in TOKENIZER_BACKENDS:
@@ -112,6 +129,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         labels: Sequence[str] | None = None,
         calibration_rows: Sequence[bool] | None = None,
         polarities: Sequence[str | None] | None = None,
+        groups: Sequence[str | None] | None = None,
     ) -> "FeedbackClassifier":
         """Learn features, per-label classifiers, calibrators, thresholds and the sentiment head.
 
@@ -122,6 +140,8 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         decisions fit the text the model will meet. ``polarities[i]`` ("positive"/"negative"), where
         known, is the writer's own rating (a review's stars); the polarity head learns from it rather
         than from the sentiment label, which may say "neutral" for a text its writer rated.
+        ``groups[i]`` names row i's writer: the out-of-fold scores behind calibration and thresholds hold
+        out whole writers (``cxnlp.folds``), so the decisions are set on styles the fits did not see.
         """
         self._check_params()
         texts = list(X)
@@ -139,7 +159,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         self.features_ = TextFeaturizer(
             word_ngram_range=self.word_ngram_range, char_ngram_range=self.char_ngram_range,
             n_features_log2=self.n_features_log2, sublinear_tf=self.sublinear_tf, hmm=self.hmm,
-            tokenizer=self.tokenizer, cue_phrases=self.cue_phrases,
+            tokenizer=self.tokenizer, cue_phrases=self.cue_phrases, clause_features=self.clause_features,
         )
         full = self.features_.fit_transform(texts)
         # Columns seen in fewer than min_df texts are dropped before the linear fits: they carry
@@ -151,7 +171,8 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         Xc, wc = features[cat_rows], weight[cat_rows]
         Y = np.array([[label in c for label in self.categories_] for c in categories if c is not None], dtype=int)
         calib = np.ones(len(texts), dtype=bool) if calibration_rows is None else np.asarray(calibration_rows, bool)
-        self._fit_categories(Xc, Y, wc, calib[cat_rows])
+        group = [None] * len(texts) if groups is None else list(groups)
+        self._fit_categories(Xc, Y, wc, calib[cat_rows], [g for g, keep in zip(group, cat_rows) if keep])
         Xs, ws = features[sent_rows], weight[sent_rows]
         ys = np.array([s for s in sentiments if s is not None])
         pol = list(polarities) if polarities is not None else [None] * len(texts)
@@ -164,48 +185,69 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         """Run independent fits on ``n_jobs`` threads (liblinear releases the GIL while it trains)."""
         return Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fn)(*args) for fn, *args in tasks)
 
-    def _fit_categories(self, X: sparse.csr_matrix, Y: np.ndarray, weight: np.ndarray, calib: np.ndarray) -> None:
-        tasks, plan = [], []
+    def _fit_categories(self, X: sparse.csr_matrix, Y: np.ndarray, weight: np.ndarray, calib: np.ndarray,
+                        groups: list[str | None]) -> None:
+        """Per-label fits on shared writer-held-out folds; their out-of-fold scores set the calibration
+        (Platt per label, or, with ``stack_labels``, a logistic regression over all labels' scores, so
+        that one label's evidence can raise or lower another's) and the thresholds."""
         for j, label in enumerate(self.categories_):
-            y = Y[:, j]
-            if y.sum() < 2 or y.sum() > len(y) - 2:
+            if Y[:, j].sum() < 2 or Y[:, j].sum() > len(Y) - 2:
                 raise DataError(f"category {label!r} needs at least 2 positive and 2 negative examples")
-            folds = StratifiedKFold(n_splits=min(self.cv_folds, int(y.sum())), shuffle=True,
-                                    random_state=self.random_state)
-            for train, test in folds.split(X, y):
-                tasks.append((_fit_scores, self.category_C, self.class_weight, self.tol, X, y, weight, train, test))
+        folds = grouped_folds(groups, self.cv_folds, self.random_state)
+        # With stacked labels and both service feedback (rows with a writer) and other text, a domain head
+        # (is this written like service feedback?) joins the stack, so thresholds can differ between them.
+        written = np.array([bool(g) for g in groups], dtype=int)
+        domain = self.stack_labels and min(written.sum(), len(written) - written.sum()) >= self.cv_folds
+        targets = np.column_stack([Y, written]) if domain else Y
+        tasks, plan = [], []
+        for j in range(targets.shape[1]):
+            C = self.category_C if j < Y.shape[1] else self.sentiment_C
+            for train, test in folds:
+                tasks.append((_fit_scores, C, self.class_weight, self.tol, X, targets[:, j], weight, train, test))
                 plan.append((j, test))
-            tasks.append((_fit_scores, self.category_C, self.class_weight, self.tol, X, y, weight, None, None))
+            tasks.append((_fit_scores, C, self.class_weight, self.tol, X, targets[:, j], weight, None, None))
             plan.append((j, None))
         results = self._parallel(tasks)
-        oof = np.zeros(Y.shape, dtype=np.float64)
+        oof = np.zeros(targets.shape, dtype=np.float64)
         finals: dict[int, tuple[np.ndarray, float]] = {}
         for (j, test), result in zip(plan, results):
             if test is None:
                 finals[j] = result
             else:
                 oof[test, j] = result
-        calibrators, thresholds, report = [], [], {}
         if Y[calib].sum(axis=0).min() < 2:  # too few calibration rows with some label: use all rows
             calib = np.ones(len(Y), dtype=bool)
+        n_cat = len(self.categories_)
+        if domain:
+            stacked = stack_inputs(oof[calib, :n_cat], oof[calib, n_cat])
+        calibrators = np.zeros((n_cat, 2 * n_cat + 2 if domain else n_cat + 1 if self.stack_labels else 2))
+        for j in range(n_cat):
+            inputs = stacked if domain else oof[calib, :n_cat] if self.stack_labels else oof[calib, j:j + 1]
+            fitted = LogisticRegression(C=1.0 if self.stack_labels else 1e4, max_iter=1000).fit(inputs, Y[calib, j])
+            calibrators[j] = np.append(fitted.coef_[0], fitted.intercept_[0])
+        proba = calibrated(oof[calib], calibrators)
+        # the cap holds on the service feedback among the calibration rows (all of them if none is)
+        capped = written[calib].astype(bool) if written[calib].any() else np.ones(int(calib.sum()), dtype=bool)
+        thresholds, report = [], {}
         for j, label in enumerate(self.categories_):
             y = Y[calib, j]
-            calibrator = LogisticRegression(C=1e4).fit(oof[calib, j].reshape(-1, 1), y)
-            proba = calibrator.predict_proba(oof[calib, j].reshape(-1, 1))[:, 1]
-            threshold = _best_f1_threshold(proba, y)
-            p, r, f, _ = precision_recall_fscore_support(y, proba >= threshold, average="binary", zero_division=0)
+            threshold = _best_f1_threshold(proba[:, j], y, self.max_predicted_ratio, capped)
+            p, r, f, _ = precision_recall_fscore_support(y, proba[:, j] >= threshold, average="binary",
+                                                         zero_division=0)
             report[label] = {"precision": round(float(p), 4), "recall": round(float(r), 4),
-                             "f1": round(float(f), 4), "support": int(y.sum()), "threshold": round(threshold, 4)}
-            calibrators.append((float(calibrator.coef_[0, 0]), float(calibrator.intercept_[0])))
+                             "f1": round(float(f), 4), "support": int(y.sum()),
+                             "predicted": int((proba[:, j] >= threshold).sum()), "threshold": round(threshold, 4)}
             thresholds.append(threshold)
         # Only the weights are kept (float32, a row per kept feature column, a column per label).
-        self.category_coef_ = np.column_stack([finals[j][0] for j in range(len(self.categories_))]).astype(np.float32)
-        self.category_intercept_ = np.array([finals[j][1] for j in range(len(self.categories_))], dtype=np.float32)
-        self.calibrators_ = np.array(calibrators)
+        self.category_coef_ = np.column_stack([finals[j][0] for j in range(n_cat)]).astype(np.float32)
+        self.category_intercept_ = np.array([finals[j][1] for j in range(n_cat)], dtype=np.float32)
+        self.calibrators_ = calibrators
+        self.domain_coef_ = (finals[n_cat][0].astype(np.float32), np.float32(finals[n_cat][1])) if domain else None
         self.thresholds_ = np.array(thresholds)
         f1s = [v["f1"] for v in report.values()]
         self.cv_report_ = {"folds": self.cv_folds, "n_category_rows": int(len(Y)),
                            "n_calibration_rows": int(calib.sum()),
+                           "grouped_rows": int(sum(bool(g) for g in groups)),
                            "categories": report, "macro_f1": round(float(np.mean(f1s)), 4)}
 
     def _fit_sentiment(self, X: sparse.csr_matrix, y: np.ndarray, weight: np.ndarray, yp: np.ndarray) -> None:
@@ -251,8 +293,8 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         intercepts = [word.intercept_[0], char.intercept_[0]]
         y_neu = (y == "neutral").astype(int)
         if 0 < y_neu.sum() < len(y_neu):
-            est = LogisticRegression(C=self.sentiment_C, tol=self.tol, solver="liblinear").fit(
-                X, y_neu, sample_weight=weight)
+            est = LogisticRegression(C=self.sentiment_C, tol=self.tol, solver="liblinear",
+                                     class_weight=self.neutral_class_weight).fit(X, y_neu, sample_weight=weight)
             columns.append(est.coef_[0])
             intercepts.append(est.intercept_[0])
         else:  # no neutral examples: the head always says "not neutral"
@@ -264,16 +306,18 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------- predict
     def _compile(self) -> None:
         """Freeze what prediction needs into ``compiled_`` (no scikit-learn objects inside)."""
+        domain = [] if self.domain_coef_ is None else [self.domain_coef_[0][:, None]]
         self.compiled_ = CompiledClassifier(
             featurizer=self.features_, categories_=self.categories_,
             thresholds_=self.thresholds_, calibrators_=self.calibrators_, columns_=self.columns_.astype(np.int32),
-            coef_=np.vstack([np.hstack([self.category_coef_, self.sentiment_coef_]),
-                             np.zeros((1, self.category_coef_.shape[1] + self.sentiment_coef_.shape[1]))]
+            coef_=np.vstack([np.hstack([self.category_coef_, self.sentiment_coef_, *domain]),
+                             np.zeros((1, self.category_coef_.shape[1] + self.sentiment_coef_.shape[1] + len(domain)))]
                             ).astype(np.float32),
             nb_ratio_=np.append(self.nb_ratio_, np.float32(0.0)),
             category_intercept_=self.category_intercept_,
             sentiment_intercept_=self.sentiment_intercept_,
             min_confidence=self.min_confidence, evidence_terms=self.evidence_terms,
+            domain_intercept_=None if self.domain_coef_ is None else np.array([self.domain_coef_[1]], dtype=np.float32),
         )
 
     def transform(self, X: Sequence[str]) -> sparse.csr_matrix:
@@ -309,6 +353,8 @@ def _fit_scores(C: float, class_weight: str | None, tol: float, X: sparse.csr_ma
     """One binary logistic regression: out-of-fold scores of ``test``, or (weights, intercept) when
     ``train`` is None (the final fit on all rows)."""
     est = LogisticRegression(C=C, class_weight=class_weight, tol=tol, max_iter=2000, solver="liblinear")
+    if train is not None and len(set(y[train].tolist())) < 2:  # a fold without one class: no information
+        return np.full(len(test), 1.0 if y[train][0] else -1.0)
     if train is None:
         est.fit(X, y, sample_weight=weight)
         return est.coef_[0], float(est.intercept_[0])
@@ -343,13 +389,19 @@ def _sentiment_scores(X: sparse.csr_matrix, W: np.ndarray, b: np.ndarray, ratio:
     return z + b
 
 
-def _best_f1_threshold(proba: np.ndarray, y: np.ndarray) -> float:
-    """The probability cut that maximizes F1 on out-of-fold predictions (midpoint between scores)."""
-    order = np.argsort(-proba)
+def _best_f1_threshold(proba: np.ndarray, y: np.ndarray, max_ratio: float = 0.0,
+                       capped: np.ndarray | None = None) -> float:
+    """The probability cut that maximizes F1 on out-of-fold predictions (midpoint between scores),
+    among the cuts that predict the label on at most ``max_ratio`` times as many rows as carry it (0: any),
+    counted among the ``capped`` rows (default: all)."""
+    order = np.argsort(-proba, kind="stable")
     p_sorted, y_sorted = proba[order], y[order]
     tp = np.cumsum(y_sorted)
     fp = np.cumsum(1 - y_sorted)
     f1 = 2 * tp / (tp + fp + y.sum())
+    if max_ratio:
+        cap = np.ones(len(y), dtype=bool) if capped is None else np.asarray(capped, dtype=bool)
+        f1[np.cumsum(cap[order]) > max(1.0, max_ratio * y[cap].sum())] = -1.0
     best = int(np.argmax(f1))
     nxt = p_sorted[best + 1] if best + 1 < len(p_sorted) else 0.0
     return float(np.clip((p_sorted[best] + nxt) / 2, 0.05, 0.95))

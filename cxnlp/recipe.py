@@ -42,6 +42,8 @@ class FeaturesRecipe(_Strict):
     hmm: bool
     tokenizer: Literal["jieba-rs", "jieba"]
     cue_phrases: bool
+    # Recipes of models made before these settings existed leave them out: the defaults are what those did.
+    clause_features: bool = False
 
 
 class ClassifierRecipe(_Strict):
@@ -50,11 +52,22 @@ class ClassifierRecipe(_Strict):
     sentiment_C: float
     tol: float
     class_weight: Literal["balanced"] | None
+    neutral_class_weight: Literal["balanced"] | None = None
     cv_folds: int
+    stack_labels: bool = False
+    max_predicted_ratio: float = 0.0
     min_confidence: float
     evidence_terms: int
     random_state: int
     n_jobs: int
+
+
+class EvaluationRecipe(_Strict):
+    """The writer-held-out cross-validation that `cxnlp train` runs for the model card."""
+
+    cross_validate: bool
+    group_by: str
+    folds: int = Field(ge=2)
 
 
 class Recipe(_Strict):
@@ -63,6 +76,7 @@ class Recipe(_Strict):
     features: FeaturesRecipe
     classifier: ClassifierRecipe
     output: dict[str, str]
+    evaluation: EvaluationRecipe | None = None
 
     def estimator_params(self) -> dict[str, Any]:
         return {**self.features.model_dump(), **self.classifier.model_dump()}

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-from cxnlp.features import Analysis, FeatureRows, TextFeaturizer
+from cxnlp.features import Analysis, FeatureRows, TextFeaturizer, WordOccurrences
 from cxnlp.taxonomy import SENTIMENTS
-from cxnlp.text import Token, mask_personal_data, normalize
+from cxnlp.text import PLACEHOLDERS, Token, mask_personal_data, normalize
+
+_PLACEHOLDER_TERMS = frozenset(PLACEHOLDERS.values())
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -43,7 +46,7 @@ class CompiledClassifier:
     thresholds_: np.ndarray
     calibrators_: np.ndarray
     columns_: np.ndarray              # sorted feature columns that carry weights (int32)
-    # (len(columns_) + 1) × (categories…, polarity-word, polarity-char, neutral), float32
+    # (len(columns_) + 1) × (categories…, polarity-word, polarity-char, neutral[, domain]), float32
     coef_: np.ndarray
     # per row of coef_: the naive-Bayes log-count ratio of a character column (0 elsewhere), float32
     nb_ratio_: np.ndarray
@@ -51,6 +54,8 @@ class CompiledClassifier:
     sentiment_intercept_: np.ndarray
     min_confidence: float
     evidence_terms: int
+    # intercept of the domain head (service feedback vs reviews), when the labels are stacked with it
+    domain_intercept_: np.ndarray | None = None
     sentiments_: tuple[str, ...] = SENTIMENTS
     # Analysts' corrections (from the ledger): a text they corrected is classified as they said.
     corrections: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
@@ -81,14 +86,16 @@ class CompiledClassifier:
         z = row_sums(self.coef_[rows] * features.data[:, None], features.indptr).astype(np.float64)
         n_cat = len(self.categories_)
         z[:, n_cat + 1] = nb_scores(features.indptr, rows, self.nb_ratio_, self.coef_[:, n_cat + 1])
-        return z[:, :n_cat] + self.category_intercept_, z[:, n_cat:] + self.sentiment_intercept_
+        category = z[:, :n_cat] + self.category_intercept_
+        if self.domain_intercept_ is not None:  # the domain head's score rides along for the calibration
+            category = np.column_stack([category, z[:, n_cat + 3] + self.domain_intercept_[0]])
+        return category, z[:, n_cat:n_cat + 3] + self.sentiment_intercept_
 
     def category_proba(self, features: FeatureRows) -> np.ndarray:
         return self._calibrate(self.raw_scores(features)[0])
 
     def _calibrate(self, scores: np.ndarray) -> np.ndarray:
-        a, b = self.calibrators_[:, 0], self.calibrators_[:, 1]
-        return 1.0 / (1.0 + np.exp(-(scores * a + b)))
+        return calibrated(scores, self.calibrators_)
 
     def sentiment_proba(self, features: FeatureRows) -> np.ndarray:
         """Columns in ``SENTIMENTS`` order: negative, neutral, positive."""
@@ -132,15 +139,18 @@ class CompiledClassifier:
         label's score up most (the top ``evidence_terms``, each wherever it occurs), with their spans.
 
         A word n-gram's push is its TF-IDF value times the label's weight. The analysis says where
-        each n-gram was found, so no vocabulary is needed.
+        each n-gram was found, so no vocabulary is needed. Only n-grams of content words qualify: none of
+        their tokens is a stop word (``data/stopwords.txt``), punctuation, a number or a placeholder of
+        masked data, so what an analyst reads is what carried the decision.
         """
         X, words = analysis.features, analysis.words
+        content = content_ngrams(words)
         out: list[dict[str, list[Token]]] = [{label: [] for label in ls} for ls in labels]
         index = {label: j for j, label in enumerate(self.categories_)}
         asked = np.zeros((len(texts), len(self.categories_)), dtype=bool)
         for i, ls in enumerate(labels):
             asked[i, [index[label] for label in ls]] = True
-        occ = np.flatnonzero(asked.any(axis=1)[words.rows])
+        occ = np.flatnonzero(asked.any(axis=1)[words.rows] & content)
         if not len(occ):
             return out
         rows, cols = words.rows[occ], words.columns[occ]
@@ -167,8 +177,37 @@ class CompiledClassifier:
         new = np.ones(len(r), dtype=bool)
         new[1:] = (np.diff(r) != 0) | (np.diff(j) != 0) | (np.diff(s) != 0) | (np.diff(e) != 0)
         for row, label, start, end in zip(r[new].tolist(), j[new].tolist(), s[new].tolist(), e[new].tolist()):
-            out[row][self.categories_[label]].append(Token(texts[row][start:end], start, end))
+            spans = out[row][self.categories_[label]]
+            term = texts[row][start:end]
+            # two n-grams may share a hashed column: the terms shown stay within the limit all the same
+            if len({t.term for t in spans} | {term}) <= self.evidence_terms:
+                spans.append(Token(term, start, end))
         return out
+
+
+@lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """The shipped stop list (``cxnlp/data/stopwords.txt``): words that never serve as evidence."""
+    from importlib import resources
+
+    lines = (resources.files("cxnlp") / "data" / "stopwords.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(normalize(w.strip()) for w in lines if w.strip() and not w.startswith("#"))
+
+
+@lru_cache(maxsize=65536)
+def is_content_term(term: str) -> bool:
+    """A token that can be evidence: not a stop word or placeholder, holds a letter and no digit."""
+    return (term not in stop_words() and term not in _PLACEHOLDER_TERMS and any(ch.isalpha() for ch in term)
+            and not any(ch.isdigit() for ch in term))
+
+
+def content_ngrams(words: WordOccurrences) -> np.ndarray:
+    """For each word n-gram occurrence: True when every one of its tokens is a content term."""
+    if not len(words.rows):
+        return np.zeros(0, dtype=bool)
+    bad = np.fromiter((not is_content_term(t) for t in words.terms), dtype=np.int64, count=len(words.terms))
+    before = np.concatenate([[0], np.cumsum(bad)])
+    return before[words.last_token + 1] == before[words.first_token]
 
 
 def correction_key(text: str) -> str:
@@ -197,6 +236,37 @@ def nb_scores(indptr: np.ndarray, rows: np.ndarray, ratio: np.ndarray, weights: 
     norms = np.sqrt(row_sums(value * value, indptr))
     norms[norms == 0] = 1.0
     return row_sums(value * weights[rows], indptr) / norms
+
+
+def stack_inputs(scores: np.ndarray, domain: np.ndarray) -> np.ndarray:
+    """What the stacked calibration reads: every label's score, how much the text reads like service
+    feedback (the domain head's probability), and each score times that probability, so that a label's
+    threshold can differ between service feedback and reviews without the text saying which it is."""
+    p = 1.0 / (1.0 + np.exp(-domain))
+    return np.column_stack([scores, p, scores * p[:, None]])
+
+
+def calibrated(scores: np.ndarray, calibrators: np.ndarray) -> np.ndarray:
+    """Category probabilities from the heads' raw scores (texts × labels, then the domain head's score
+    when there is one).
+
+    ``calibrators`` has a row per label: (a, b) for Platt scaling of the label's own score; or, when
+    labels are stacked, one weight per input of the stack (all labels' scores, and with a domain head
+    ``stack_inputs``) and then the intercept, so that evidence of one label can move another.
+    """
+    n_cat = calibrators.shape[0]
+    width = calibrators.shape[1]
+    if width == 2 * n_cat + 2:
+        inputs = stack_inputs(scores[:, :n_cat], scores[:, n_cat])
+    elif width == n_cat + 1:
+        inputs = scores[:, :n_cat]
+    else:
+        inputs = None
+    if inputs is not None:
+        z = inputs @ calibrators[:, :-1].T + calibrators[:, -1]
+    else:
+        z = scores[:, :n_cat] * calibrators[:, 0] + calibrators[:, 1]
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def sentiment_from_scores(z: np.ndarray) -> np.ndarray:

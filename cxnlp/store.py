@@ -97,6 +97,7 @@ class FeaturizerSpec(BaseModel):
     hmm: bool
     tokenizer: str
     cue_phrases: bool
+    clause_features: bool = False  # absent from folders made before clause features existed
 
     @field_validator("word_ngram_range", "char_ngram_range")
     @classmethod
@@ -295,7 +296,8 @@ def _export(est: "CompiledClassifier") -> tuple[dict[str, np.ndarray], dict[str,
     feat = est.featurizer
     arrays = {"idf_": feat.idf_, "columns_": est.columns_, "coef_": est.coef_, "nb_ratio_": est.nb_ratio_,
               "thresholds_": est.thresholds_, "calibrators_": est.calibrators_,
-              "category_intercept_": est.category_intercept_, "sentiment_intercept_": est.sentiment_intercept_}
+              "category_intercept_": est.category_intercept_, "sentiment_intercept_": est.sentiment_intercept_,
+              **({"domain_intercept_": est.domain_intercept_} if est.domain_intercept_ is not None else {})}
     predictor = {
         "categories": list(est.categories_), "sentiments": list(est.sentiments_),
         "min_confidence": float(est.min_confidence), "evidence_terms": int(est.evidence_terms),
@@ -338,11 +340,20 @@ def _build(spec: PredictorSpec, arrays: dict[str, np.ndarray], folder: Path) -> 
     from cxnlp.runtime import CompiledClassifier
 
     n_cat, n_features = len(spec.categories), 2 << spec.featurizer.n_features_log2
+    calibrators = arrays.get("calibrators_")
+    # Platt scaling per label (a, b), or stacked labels (a weight per label's score, then the intercept)
+    # (a, b) per label; a weight per label's score and an intercept (stacked labels); or, stacked with a
+    # domain head, a weight per input of runtime.stack_inputs and an intercept
+    widths = (2, n_cat + 1, 2 * n_cat + 2)
+    calibrator_width = calibrators.shape[1] if isinstance(calibrators, np.ndarray) and calibrators.ndim == 2 and \
+        calibrators.shape[1] in widths else 2
+    domain = calibrator_width == 2 * n_cat + 2 and n_cat > 0
     columns = arrays.get("columns_")
     n_kept = len(columns) if isinstance(columns, np.ndarray) and columns.ndim == 1 else -1
-    expected = {"idf_": ((n_features,), "f"), "columns_": ((n_kept,), "iu"), "coef_": ((n_kept + 1, n_cat + 3), "f"),
-                "nb_ratio_": ((n_kept + 1,), "f"), "thresholds_": ((n_cat,), "f"), "calibrators_": ((n_cat, 2), "f"),
-                "category_intercept_": ((n_cat,), "f"), "sentiment_intercept_": ((3,), "f")}
+    expected = {"idf_": ((n_features,), "f"), "columns_": ((n_kept,), "iu"), "coef_": ((n_kept + 1, n_cat + 3 + domain), "f"),
+                "nb_ratio_": ((n_kept + 1,), "f"), "thresholds_": ((n_cat,), "f"), "calibrators_": ((n_cat, calibrator_width), "f"),
+                "category_intercept_": ((n_cat,), "f"), "sentiment_intercept_": ((3,), "f"),
+                **({"domain_intercept_": ((1,), "f")} if domain else {})}
     for name, (shape, kinds) in expected.items():
         a = arrays.get(name)
         if a is None:
@@ -361,6 +372,7 @@ def _build(spec: PredictorSpec, arrays: dict[str, np.ndarray], folder: Path) -> 
         calibrators_=arrays["calibrators_"], columns_=arrays["columns_"], coef_=arrays["coef_"],
         nb_ratio_=arrays["nb_ratio_"], category_intercept_=arrays["category_intercept_"],
         sentiment_intercept_=arrays["sentiment_intercept_"], min_confidence=spec.min_confidence,
+        domain_intercept_=arrays.get("domain_intercept_") if domain else None,
         evidence_terms=spec.evidence_terms, sentiments_=tuple(spec.sentiments),
         corrections={key: (tuple(cats), sentiment) for key, (cats, sentiment) in spec.corrections.items()},
     )

@@ -6,9 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
+from cxnlp.crossval import category_metrics, cross_validate, row_groups, sentiment_metrics
 from cxnlp.dataset import LabeledData, read_corpus_labels, read_corpus_sentiment, read_labeled_file
 from cxnlp.errors import DataError
 from cxnlp.model import FeedbackClassifier
@@ -51,15 +49,23 @@ def load_training_data(recipe: Recipe, root: Path, *, ledger_reader: LedgerReade
     return data
 
 
-def train_model(data: LabeledData, recipe: Recipe, out_dir: Path, *, extra_card: dict[str, Any] | None = None
-                ) -> tuple[LoadedModel, dict[str, Any]]:
-    """Fit a FeedbackClassifier on ``data`` and save it with its card; returns the model and the report."""
+def train_model(data: LabeledData, recipe: Recipe, out_dir: Path, *, extra_card: dict[str, Any] | None = None,
+                progress: Callable[[str], None] | None = None) -> tuple[LoadedModel, dict[str, Any]]:
+    """Fit a FeedbackClassifier on ``data`` and save it with its card; returns the model and the report.
+
+    When the recipe asks for it (``[evaluation]``), the same recipe is first cross-validated with whole
+    writers held out, and the card carries those figures."""
     if len(data) == 0:
         raise DataError("no usable training rows: " + ("; ".join(data.errors[:5]) or "the data is empty"))
+    evaluation = recipe.evaluation
+    group_by = evaluation.group_by if evaluation else "writer"
+    held_out = None
+    if evaluation and evaluation.cross_validate and any(row_groups(data, group_by)):
+        held_out = cross_validate(data, recipe, group_by=group_by, folds=evaluation.folds, progress=progress)
     start = time.perf_counter()
     estimator = FeedbackClassifier(**recipe.estimator_params())
     estimator.fit(data.texts, data.categories, data.sentiments, sample_weight=data.weights,
-                  calibration_rows=data.calibrate, polarities=data.polarities)
+                  calibration_rows=data.calibrate, polarities=data.polarities, groups=row_groups(data, group_by))
     estimator.compiled_.corrections = {
         correction_key(t): (tuple(c or ()), s)
         for t, c, s, src in zip(data.texts, data.categories, data.sentiments, data.sources)
@@ -75,7 +81,7 @@ def train_model(data: LabeledData, recipe: Recipe, out_dir: Path, *, extra_card:
         "categories": list(estimator.categories_),
         "sentiments": list(SENTIMENTS),
         "thresholds": {c: round(float(t), 4) for c, t in zip(estimator.categories_, estimator.thresholds_)},
-        "metrics": {"cross_validation": report},
+        "metrics": {"cross_validation": report, **({"held_out_writers": held_out} if held_out else {})},
         "training_data": {
             "sha256": data.sha256(), "rows": len(data),
             "rows_with_categories": sum(c is not None for c in data.categories),
@@ -88,35 +94,27 @@ def train_model(data: LabeledData, recipe: Recipe, out_dir: Path, *, extra_card:
         **(extra_card or {}),
     }
     card = save_model(estimator.compiled_, out_dir, card)  # what prediction needs; no scikit-learn inside
+    if held_out:
+        report = {**report, "held_out_writers": held_out}
     return LoadedModel(estimator=estimator.compiled_, card=card, path=out_dir), report
 
 
 def evaluate_model(model: LoadedModel, data: LabeledData) -> dict[str, Any]:
-    """Per-label precision/recall/F1, sentiment accuracy and confusion matrix of ``model`` on ``data``."""
+    """Per-label precision/recall/F1, exact match, sentiment accuracy and confusion matrix of ``model`` on ``data``."""
     preds = predict_texts(model, data.texts, explain=False)
-    report: dict[str, Any] = {"n": len(data), "model_version": model.version, "categories": {}}
+    report: dict[str, Any] = {"n": len(data), "model_version": model.version}
     cat_rows = [i for i, c in enumerate(data.categories) if c is not None]
     thresholds = model.card.get("thresholds", {})
-    f1s = []
-    for label in model.estimator.categories_:
-        gold = np.array([label in data.categories[i] for i in cat_rows])  # type: ignore[operator]
-        pred = np.array([label in preds[i].categories for i in cat_rows])
-        p, r, f, _ = precision_recall_fscore_support(gold, pred, average="binary", zero_division=0)
-        report["categories"][label] = {"precision": round(float(p), 4), "recall": round(float(r), 4),
-                                       "f1": round(float(f), 4), "support": int(gold.sum()),
-                                       "threshold": thresholds.get(label)}
-        f1s.append(f)
-    report["macro_f1"] = round(float(np.mean(f1s)), 4) if f1s else None
+    metrics = category_metrics([data.categories[i] or [] for i in cat_rows], [preds[i].categories for i in cat_rows],
+                               model.estimator.categories_)
+    for label, m in metrics["categories"].items():
+        m["threshold"] = thresholds.get(label)
+    report.update(categories=metrics["categories"], macro_f1=metrics["macro_f1"] if cat_rows else None,
+                  exact_match=metrics["exact_match"])
     sent_rows = [i for i, s in enumerate(data.sentiments) if s is not None]
     if sent_rows:
-        gold_s = [data.sentiments[i] for i in sent_rows]
-        pred_s = [preds[i].sentiment for i in sent_rows]
-        present = [s for s in SENTIMENTS if s in set(gold_s) | set(pred_s)]
-        report["sentiment"] = {
-            "accuracy": round(float(np.mean([g == p for g, p in zip(gold_s, pred_s)])), 4),
-            "labels": present, "confusion_matrix": confusion_matrix(gold_s, pred_s, labels=present).tolist(),
-            "support": {s: gold_s.count(s) for s in present},
-        }
+        report["sentiment"] = sentiment_metrics([data.sentiments[i] for i in sent_rows],  # type: ignore[misc]
+                                                [preds[i].sentiment for i in sent_rows])
     return report
 
 
@@ -141,12 +139,34 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def run_training(*, config: Path | None, data: list[Path], out: Path | None, overrides: list[str],
-                 with_ledger: bool = False) -> tuple[LoadedModel, dict[str, Any], list[str]]:
+                 with_ledger: bool = False, progress: Callable[[str], None] | None = None
+                 ) -> tuple[LoadedModel, dict[str, Any], list[str]]:
     """What `cxnlp train` does: resolve the recipe, gather data, train, save.
 
     Without ``config`` the recipe is the one stored in the shipped model's card, so an analyst's model
     is built exactly like the default one, on the analyst's data. ``data`` replaces the recipe's sources.
     """
+    recipe, root = resolve_recipe(config, data, overrides, with_ledger)
+    if not data and config is None:
+        raise DataError("nothing to train on: pass --data FILE (your labeled data) or --config RECIPE")
+    ledger_reader = None
+    extra: dict[str, Any] = {}
+    if any(s.kind == "ledger" for s in recipe.data):
+        from cxnlp.ledger.training_data import corrected_training_rows
+
+        ledger_reader = corrected_training_rows
+    training_data = load_training_data(recipe, root, ledger_reader=ledger_reader)
+    if ledger_reader is not None:
+        extra["ledger_corrections"] = training_data.sources.count(LEDGER_SOURCE)
+    out_dir = out or (root / recipe.output["dir"])
+    model, report = train_model(training_data, recipe, out_dir, extra_card=extra, progress=progress)
+    return model, report, training_data.errors
+
+
+def resolve_recipe(config: Path | None, data: list[Path], overrides: list[str], with_ledger: bool = False
+                   ) -> tuple[Recipe, Path]:
+    """The recipe `cxnlp train` would use, and the root its paths are relative to. Without ``config``
+    it is the shipped model's; ``data`` replaces its sources."""
     from cxnlp.recipe import DataSource, Recipe, load_recipe
     from cxnlp.store import default_model_dir, read_card
 
@@ -164,17 +184,4 @@ def run_training(*, config: Path | None, data: list[Path], out: Path | None, ove
                                                      for p in data]})
     if with_ledger and not any(s.kind == "ledger" for s in recipe.data):
         recipe = recipe.model_copy(update={"data": [*recipe.data, DataSource(kind="ledger", weight=2.0)]})
-    if not data and config is None:
-        raise DataError("nothing to train on: pass --data FILE (your labeled data) or --config RECIPE")
-    ledger_reader = None
-    extra: dict[str, Any] = {}
-    if any(s.kind == "ledger" for s in recipe.data):
-        from cxnlp.ledger.training_data import corrected_training_rows
-
-        ledger_reader = corrected_training_rows
-    training_data = load_training_data(recipe, root, ledger_reader=ledger_reader)
-    if ledger_reader is not None:
-        extra["ledger_corrections"] = training_data.sources.count(LEDGER_SOURCE)
-    out_dir = out or (root / recipe.output["dir"])
-    model, report = train_model(training_data, recipe, out_dir, extra_card=extra)
-    return model, report, training_data.errors
+    return recipe, root

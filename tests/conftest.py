@@ -43,6 +43,6 @@ def small_model(tmp_path_factory) -> LoadedModel:
     tmp = tmp_path_factory.mktemp("small_model")
     data = read_labeled_file(small_training_file(tmp))
     recipe, _ = load_recipe(ROOT / "training" / "default.toml",
-                            ["classifier.cv_folds=3", "features.n_features_log2=18"])
+                            ["classifier.cv_folds=3", "features.n_features_log2=18", "evaluation.cross_validate=false"])
     model, _ = train_model(data, recipe, tmp / "model")
     return model
