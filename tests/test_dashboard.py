@@ -39,13 +39,15 @@ def ledger(small_model, tmp_path):
 
 @pytest.fixture()
 def open_client(small_model, ledger):
-    with TestClient(create_app(model=small_model, settings=Settings(ledger_url=ledger[0], api_key=None))) as c:
+    with TestClient(create_app(model=small_model, settings=Settings(ledger_url=ledger[0], api_key=None)),
+                    base_url="http://localhost") as c:
         yield c
 
 
 @pytest.fixture()
 def key_client(small_model, ledger):
-    with TestClient(create_app(model=small_model, settings=Settings(ledger_url=ledger[0], api_key=KEY))) as c:
+    with TestClient(create_app(model=small_model, settings=Settings(ledger_url=ledger[0], api_key=KEY)),
+                    base_url="http://localhost") as c:
         yield c
 
 
@@ -335,7 +337,7 @@ def test_retrain_runs_in_the_background_and_promote_reloads(small_model, ledger,
 
     monkeypatch.setattr(retrain, "train_command", fake_command)
     settings = Settings(ledger_url=ledger[0], api_key=None, model_root=str(root))
-    with TestClient(create_app(model=small_model, settings=settings)) as client:
+    with TestClient(create_app(model=small_model, settings=settings), base_url="http://localhost") as client:
         token = csrf_of(client.get("/model").text)
         assert client.post("/model/retrain", data={"csrf": token}, follow_redirects=False).status_code == 303
         jobs = client.get("/model/jobs").json()
