@@ -90,6 +90,7 @@ def write_survey_workbook(report: dict[str, Any], path: str | Path) -> None:
     pie.set_categories(Reference(ws, min_col=1, min_row=dist_row + 1, max_row=dist_row + 5))
     pie.dataLabels = DataLabelList()
     pie.dataLabels.showPercent = True
+    pie.dataLabels.showVal = pie.dataLabels.showSerName = pie.dataLabels.showCatName = False
     ws.add_chart(pie, "D2")
 
     dim_rows = [[d["dimension"], d["questions"], d["n"], d["mean"], d["csat"], *d["distribution"].values()]
