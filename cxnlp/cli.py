@@ -148,7 +148,8 @@ def _progress_printer():
 @app.command("train")
 def train_cli(
     config: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Training recipe (TOML)")] = None,
-    data: Annotated[Optional[list[Path]], typer.Option(metavar="FILE", help="Labeled CSV/XLSX/JSONL file (repeat for several); replaces the recipe's data")] = None,
+    data: Annotated[Optional[list[Path]], typer.Option(metavar="FILE", help="Labeled CSV/XLSX/JSONL file (repeat for several); added to the recipe's data")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Train on the --data rows alone, without the recipe's data")] = False,
     out: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Output model folder (default: the recipe's output.dir)")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Recipe override, e.g. classifier.category_C=2 (repeatable)")] = None,
     report_json: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Also write the cross-validation report as JSON")] = None,
@@ -165,13 +166,19 @@ def train_cli(
     try:
         model, report, data_errors = run_training(config=config, data=data or [], out=out,
                                                   overrides=overrides or [], with_ledger=with_ledger,
-                                                  progress=(lambda msg: _say("progress", msg)))
+                                                  replace=replace, progress=(lambda msg: _say("progress", msg)))
     except CxnlpError as exc:
         raise fail(exc) from exc
     for err in data_errors[:50]:
         _say("bad row", err)
     if len(data_errors) > 50:
         typer.echo(f"... and {len(data_errors) - 50} more bad rows", err=True)
+    mode = model.card.get("training_mode")
+    if mode:
+        typer.echo("your rows were " + ("used alone (--replace)" if mode == "replaced"
+                                        else "added to the recipe's data (--replace uses them alone)"), err=True)
+    for source, rows in model.card["training_data"]["sources"].items():
+        typer.echo(f"  {rows:>7} rows from {source}", err=True)
     typer.echo(format_report(report))
     if "held_out_writers" in report:
         from cxnlp.crossval import format_cv_report
@@ -207,7 +214,7 @@ def evaluate_cli(
             from cxnlp.crossval import cross_validate as run_cv, format_cv_report
             from cxnlp.training import load_training_data, resolve_recipe
 
-            recipe, root = resolve_recipe(config, data or [], overrides or [])
+            recipe, root = resolve_recipe(config, data or [], overrides or [], replace=True)
             labeled = load_training_data(recipe, root)
             report = run_cv(labeled, recipe, group_by=group_by, folds=folds, train_fraction=train_fraction,
                             progress=(lambda msg: _say("progress", msg)))

@@ -125,7 +125,7 @@ def test_train_evaluate_round_trip_with_bad_rows(tmp_path):
                                       ("客服爱答不理", "atitude", "negative")]:  # the last: a typo of a common label
             w.writerow({"text": text, "categories": cats, "sentiment": sentiment, "industry": "x", "channel": "y"})
     out = tmp_path / "mine"
-    result = run("train", "--data", data, "--out", out, "--set", "classifier.cv_folds=3",
+    result = run("train", "--data", data, "--replace", "--out", out, "--set", "classifier.cv_folds=3",
                  "--report-json", tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     assert f"row {first_bad}: empty text" in result.stderr
@@ -151,7 +151,7 @@ def test_rare_label_gets_a_warning(tmp_path):
     rows[1][cats] = rows[2][cats] = rows[3][cats] = "refund"
     rows[4][cats] = rows[5][cats] = ""
     csv.writer(data.open("w", encoding="utf-8", newline="")).writerows(rows)
-    result = run("train", "--data", data, "--out", tmp_path / "m", "--set", "classifier.cv_folds=2")
+    result = run("train", "--data", data, "--replace", "--out", tmp_path / "m", "--set", "classifier.cv_folds=2")
     assert result.exit_code == 0, result.output
     assert "label 'refund' has only 3 examples" in result.stdout
 
@@ -159,7 +159,7 @@ def test_rare_label_gets_a_warning(tmp_path):
 def test_training_is_deterministic(tmp_path):
     data = small_training_file(tmp_path, n=400)
     for name in ("a", "b"):
-        result = run("train", "--data", data, "--out", tmp_path / name, "--set", "classifier.cv_folds=3")
+        result = run("train", "--data", data, "--replace", "--out", tmp_path / name, "--set", "classifier.cv_folds=3")
         assert result.exit_code == 0, result.output
     cards = [json.loads((tmp_path / n / "model.json").read_text()) for n in ("a", "b")]
     assert cards[0]["thresholds"] == cards[1]["thresholds"]
