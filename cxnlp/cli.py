@@ -194,6 +194,7 @@ def evaluate_cli(
     data: Annotated[Optional[list[Path]], typer.Option(metavar="FILE", help="Labeled CSV/XLSX/JSONL file (with --cross-validate: repeatable, replaces the recipe's data)")] = None,
     model: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Model folder (default: the shipped model)")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Also write the report as JSON")] = None,
+    compare: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Also score this model folder (e.g. models/default) on the same rows, side by side")] = None,
     cross_validate: Annotated[bool, typer.Option("--cross-validate", help="Score a recipe instead of a model: train it on folds that hold out whole writers")] = False,
     group_by: Annotated[str, typer.Option(metavar="COLUMN", help="With --cross-validate: the column whose values are held out whole")] = "writer",
     config: Annotated[Optional[Path], typer.Option(metavar="FILE", help="With --cross-validate: the training recipe (default: the shipped model's)")] = None,
@@ -209,6 +210,8 @@ def evaluate_cli(
             raise typer.BadParameter("give one --data FILE (or --cross-validate to score a recipe)")
         if config or overrides:
             raise typer.BadParameter("--config and --set go with --cross-validate")
+    elif compare is not None:
+        raise typer.BadParameter("--compare scores two models; it does not go with --cross-validate")
     try:
         if cross_validate:
             from cxnlp.crossval import cross_validate as run_cv, format_cv_report
@@ -223,8 +226,15 @@ def evaluate_cli(
             from cxnlp.dataset import read_labeled_file
 
             labeled = read_labeled_file((data or [])[0], require_sentiment=False)
-            report = evaluate_model(_model(model), labeled)
-            text = format_report(report)
+            if compare is not None:
+                from cxnlp.store import load_model
+                from cxnlp.training import compare_models, format_comparison
+
+                report = compare_models(_model(model), load_model(compare), labeled)
+                text = format_comparison(report)
+            else:
+                report = evaluate_model(_model(model), labeled)
+                text = format_report(report)
     except CxnlpError as exc:
         raise fail(exc) from exc
     for err in labeled.errors[:50]:

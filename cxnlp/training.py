@@ -148,6 +148,37 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _headline(report: dict[str, Any]) -> dict[str, float | None]:
+    """The figures two models are compared on: per-label F1, macro-F1, exact match, sentiment accuracy."""
+    figures: dict[str, float | None] = {f"f1:{label}": m["f1"] for label, m in report["categories"].items()}
+    figures.update(macro_f1=report["macro_f1"], exact_match=report["exact_match"],
+                   sentiment_accuracy=(report.get("sentiment") or {}).get("accuracy"))
+    return figures
+
+
+def compare_models(model: LoadedModel, baseline: LoadedModel, data: LabeledData) -> dict[str, Any]:
+    """Both models scored on the same labeled rows, and each headline figure's change (model - baseline)."""
+    new, old = evaluate_model(model, data), evaluate_model(baseline, data)
+    a, b = _headline(new), _headline(old)
+    difference = {k: (round(a[k] - b[k], 4) if a.get(k) is not None and b.get(k) is not None else None)
+                  for k in dict.fromkeys([*a, *b])}
+    return {"n": len(data), "model": new, "baseline": old, "difference": difference}
+
+
+def format_comparison(comparison: dict[str, Any]) -> str:
+    """The comparison side by side: one line per figure, the two models and the change."""
+    new, old, diff = comparison["model"], comparison["baseline"], comparison["difference"]
+    a, b = _headline(new), _headline(old)
+    width = max(len(new["model_version"]), len(old["model_version"]), 10) + 2
+    lines = [f"{comparison['n']} labeled rows", f"{'':<20}{new['model_version']:>{width}}{old['model_version']:>{width}}{'change':>9}"]
+    show = (lambda v, w: f"{v:>{w}.3f}" if v is not None else f"{'-':>{w}}")
+    for key in diff:
+        name = key.replace("f1:", "F1 ").replace("_", " ")
+        lines.append(f"{name:<20}{show(a.get(key), width)}{show(b.get(key), width)}"
+                     + (f"{diff[key]:>+9.3f}" if diff[key] is not None else f"{'-':>9}"))
+    return "\n".join(lines)
+
+
 def run_training(*, config: Path | None, data: list[Path], out: Path | None, overrides: list[str],
                  with_ledger: bool = False, replace: bool = False,
                  progress: Callable[[str], None] | None = None
