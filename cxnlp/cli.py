@@ -148,7 +148,8 @@ def _progress_printer():
 @app.command("train")
 def train_cli(
     config: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Training recipe (TOML)")] = None,
-    data: Annotated[Optional[list[Path]], typer.Option(metavar="FILE", help="Labeled CSV/XLSX/JSONL file (repeat for several); replaces the recipe's data")] = None,
+    data: Annotated[Optional[list[Path]], typer.Option(metavar="FILE", help="Labeled CSV/XLSX/JSONL file (repeat for several); added to the recipe's data")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Train on the --data rows alone, without the recipe's data")] = False,
     out: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Output model folder (default: the recipe's output.dir)")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Recipe override, e.g. classifier.category_C=2 (repeatable)")] = None,
     report_json: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Also write the cross-validation report as JSON")] = None,
@@ -165,13 +166,19 @@ def train_cli(
     try:
         model, report, data_errors = run_training(config=config, data=data or [], out=out,
                                                   overrides=overrides or [], with_ledger=with_ledger,
-                                                  progress=(lambda msg: _say("progress", msg)))
+                                                  replace=replace, progress=(lambda msg: _say("progress", msg)))
     except CxnlpError as exc:
         raise fail(exc) from exc
     for err in data_errors[:50]:
         _say("bad row", err)
     if len(data_errors) > 50:
         typer.echo(f"... and {len(data_errors) - 50} more bad rows", err=True)
+    mode = model.card.get("training_mode")
+    if mode:
+        typer.echo("your rows were " + ("used alone (--replace)" if mode == "replaced"
+                                        else "added to the recipe's data (--replace uses them alone)"), err=True)
+    for source, rows in model.card["training_data"]["sources"].items():
+        typer.echo(f"  {rows:>7} rows from {source}", err=True)
     typer.echo(format_report(report))
     if "held_out_writers" in report:
         from cxnlp.crossval import format_cv_report
@@ -187,6 +194,7 @@ def evaluate_cli(
     data: Annotated[Optional[list[Path]], typer.Option(metavar="FILE", help="Labeled CSV/XLSX/JSONL file (with --cross-validate: repeatable, replaces the recipe's data)")] = None,
     model: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Model folder (default: the shipped model)")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", metavar="FILE", help="Also write the report as JSON")] = None,
+    compare: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Also score this model folder (e.g. models/default) on the same rows, side by side")] = None,
     cross_validate: Annotated[bool, typer.Option("--cross-validate", help="Score a recipe instead of a model: train it on folds that hold out whole writers")] = False,
     group_by: Annotated[str, typer.Option(metavar="COLUMN", help="With --cross-validate: the column whose values are held out whole")] = "writer",
     config: Annotated[Optional[Path], typer.Option(metavar="FILE", help="With --cross-validate: the training recipe (default: the shipped model's)")] = None,
@@ -202,12 +210,14 @@ def evaluate_cli(
             raise typer.BadParameter("give one --data FILE (or --cross-validate to score a recipe)")
         if config or overrides:
             raise typer.BadParameter("--config and --set go with --cross-validate")
+    elif compare is not None:
+        raise typer.BadParameter("--compare scores two models; it does not go with --cross-validate")
     try:
         if cross_validate:
             from cxnlp.crossval import cross_validate as run_cv, format_cv_report
             from cxnlp.training import load_training_data, resolve_recipe
 
-            recipe, root = resolve_recipe(config, data or [], overrides or [])
+            recipe, root = resolve_recipe(config, data or [], overrides or [], replace=True)
             labeled = load_training_data(recipe, root)
             report = run_cv(labeled, recipe, group_by=group_by, folds=folds, train_fraction=train_fraction,
                             progress=(lambda msg: _say("progress", msg)))
@@ -216,8 +226,15 @@ def evaluate_cli(
             from cxnlp.dataset import read_labeled_file
 
             labeled = read_labeled_file((data or [])[0], require_sentiment=False)
-            report = evaluate_model(_model(model), labeled)
-            text = format_report(report)
+            if compare is not None:
+                from cxnlp.store import load_model
+                from cxnlp.training import compare_models, format_comparison
+
+                report = compare_models(_model(model), load_model(compare), labeled)
+                text = format_comparison(report)
+            else:
+                report = evaluate_model(_model(model), labeled)
+                text = format_report(report)
     except CxnlpError as exc:
         raise fail(exc) from exc
     for err in labeled.errors[:50]:

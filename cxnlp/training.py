@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,14 @@ from cxnlp.text import user_dict_sha256
 # so training does not import the database layer unless a recipe asks for it.
 LedgerReader = Callable[[float], LabeledData]
 LEDGER_SOURCE = "ledger"  # the source name of rows that come from analysts' corrections
+SHIPPED_ROOT = Path(__file__).resolve().parent.parent  # where the shipped recipe's data paths point
+
+
+def model_version(base: str, data_sha256: str, when: datetime | None = None) -> str:
+    """The trained model's own version: the recipe's base + the training day + the data's short hash
+    (``1.1.0+20261207.ab12cd34``), so two models trained from one recipe on other rows never share a name."""
+    day = (when or datetime.now(timezone.utc)).strftime("%Y%m%d")
+    return f"{base}+{day}.{data_sha256[:8]}"
 
 
 def load_training_data(recipe: Recipe, root: Path, *, ledger_reader: LedgerReader | None = None) -> LabeledData:
@@ -72,18 +81,19 @@ def train_model(data: LabeledData, recipe: Recipe, out_dir: Path, *, extra_card:
         if src == LEDGER_SOURCE and s is not None
     }
     seconds = time.perf_counter() - start
+    data_sha256 = data.sha256()
     report = {**estimator.cv_report_, "warnings": data.warnings(), "bad_rows": len(data.errors),
               "train_seconds": round(seconds, 1)}
     card = {
         "name": recipe.model.name,
-        "version": recipe.model.version,
+        "version": model_version(recipe.model.version, data_sha256),
         "description": recipe.model.description,
         "categories": list(estimator.categories_),
         "sentiments": list(SENTIMENTS),
         "thresholds": {c: round(float(t), 4) for c, t in zip(estimator.categories_, estimator.thresholds_)},
         "metrics": {"cross_validation": report, **({"held_out_writers": held_out} if held_out else {})},
         "training_data": {
-            "sha256": data.sha256(), "rows": len(data),
+            "sha256": data_sha256, "rows": len(data),
             "rows_with_categories": sum(c is not None for c in data.categories),
             "rows_with_sentiment": sum(s is not None for s in data.sentiments),
             "label_counts": dict(sorted(data.label_counts().items())),
@@ -138,19 +148,58 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _headline(report: dict[str, Any]) -> dict[str, float | None]:
+    """The figures two models are compared on: per-label F1, macro-F1, exact match, sentiment accuracy."""
+    figures: dict[str, float | None] = {f"f1:{label}": m["f1"] for label, m in report["categories"].items()}
+    figures.update(macro_f1=report["macro_f1"], exact_match=report["exact_match"],
+                   sentiment_accuracy=(report.get("sentiment") or {}).get("accuracy"))
+    return figures
+
+
+def compare_models(model: LoadedModel, baseline: LoadedModel, data: LabeledData) -> dict[str, Any]:
+    """Both models scored on the same labeled rows, and each headline figure's change (model - baseline)."""
+    new, old = evaluate_model(model, data), evaluate_model(baseline, data)
+    a, b = _headline(new), _headline(old)
+    difference = {k: (round(a[k] - b[k], 4) if a.get(k) is not None and b.get(k) is not None else None)
+                  for k in dict.fromkeys([*a, *b])}
+    return {"n": len(data), "model": new, "baseline": old, "difference": difference}
+
+
+def format_comparison(comparison: dict[str, Any]) -> str:
+    """The comparison side by side: one line per figure, the two models and the change."""
+    new, old, diff = comparison["model"], comparison["baseline"], comparison["difference"]
+    a, b = _headline(new), _headline(old)
+    width = max(len(new["model_version"]), len(old["model_version"]), 10) + 2
+    lines = [f"{comparison['n']} labeled rows", f"{'':<20}{new['model_version']:>{width}}{old['model_version']:>{width}}{'change':>9}"]
+    show = (lambda v, w: f"{v:>{w}.3f}" if v is not None else f"{'-':>{w}}")
+    for key in diff:
+        name = key.replace("f1:", "F1 ").replace("_", " ")
+        lines.append(f"{name:<20}{show(a.get(key), width)}{show(b.get(key), width)}"
+                     + (f"{diff[key]:>+9.3f}" if diff[key] is not None else f"{'-':>9}"))
+    return "\n".join(lines)
+
+
 def run_training(*, config: Path | None, data: list[Path], out: Path | None, overrides: list[str],
-                 with_ledger: bool = False, progress: Callable[[str], None] | None = None
+                 with_ledger: bool = False, replace: bool = False,
+                 progress: Callable[[str], None] | None = None
                  ) -> tuple[LoadedModel, dict[str, Any], list[str]]:
     """What `cxnlp train` does: resolve the recipe, gather data, train, save.
 
     Without ``config`` the recipe is the one stored in the shipped model's card, so an analyst's model
-    is built exactly like the default one, on the analyst's data. ``data`` replaces the recipe's sources.
+    is built exactly like the default one. ``data`` is added to the recipe's sources (a few hundred rows
+    alone make a far worse model than the shipped one), or with ``replace`` is all the model sees.
     """
-    recipe, root = resolve_recipe(config, data, overrides, with_ledger)
+    recipe, root = resolve_recipe(config, data, overrides, with_ledger, replace=replace)
     if not data and config is None:
         raise DataError("nothing to train on: pass --data FILE (your labeled data) or --config RECIPE")
+    missing = [s.path for s in recipe.data if s.path and not (root / s.path).exists()]
+    if missing and data and not replace:
+        raise DataError(f"the recipe's training data is not here ({', '.join(missing)} under {root}); "
+                        "use --replace to train on your rows alone")
     ledger_reader = None
     extra: dict[str, Any] = {}
+    if data:
+        extra["training_mode"] = "replaced" if replace else "added"
     if any(s.kind == "ledger" for s in recipe.data):
         from cxnlp.ledger.training_data import corrected_training_rows
 
@@ -158,15 +207,17 @@ def run_training(*, config: Path | None, data: list[Path], out: Path | None, ove
     training_data = load_training_data(recipe, root, ledger_reader=ledger_reader)
     if ledger_reader is not None:
         extra["ledger_corrections"] = training_data.sources.count(LEDGER_SOURCE)
-    out_dir = out or (root / recipe.output["dir"])
+    # Without a recipe file the output stays under the working folder, never over the shipped model.
+    out_dir = out or ((root if config is not None else Path.cwd()) / recipe.output["dir"])
     model, report = train_model(training_data, recipe, out_dir, extra_card=extra, progress=progress)
     return model, report, training_data.errors
 
 
-def resolve_recipe(config: Path | None, data: list[Path], overrides: list[str], with_ledger: bool = False
-                   ) -> tuple[Recipe, Path]:
+def resolve_recipe(config: Path | None, data: list[Path], overrides: list[str], with_ledger: bool = False,
+                   *, replace: bool = False) -> tuple[Recipe, Path]:
     """The recipe `cxnlp train` would use, and the root its paths are relative to. Without ``config``
-    it is the shipped model's; ``data`` replaces its sources."""
+    it is the shipped model's, rooted at the repository/package root; ``data`` is added to its sources,
+    or with ``replace`` takes their place."""
     from cxnlp.recipe import DataSource, Recipe, load_recipe
     from cxnlp.store import default_model_dir, read_card
 
@@ -174,14 +225,14 @@ def resolve_recipe(config: Path | None, data: list[Path], overrides: list[str], 
         recipe, root = load_recipe(config, overrides)
     else:
         card_recipe = read_card(default_model_dir())["recipe"]
-        recipe, root = Recipe.model_validate(card_recipe), Path.cwd()
+        recipe, root = Recipe.model_validate(card_recipe), SHIPPED_ROOT
         if overrides:
             from cxnlp.recipe import apply_overrides
 
             recipe = apply_overrides(recipe, overrides)
     if data:
-        recipe = recipe.model_copy(update={"data": [DataSource(kind="labeled", path=str(p.resolve()), weight=1.0)
-                                                     for p in data]})
+        user = [DataSource(kind="labeled", path=str(p.resolve()), weight=1.0) for p in data]
+        recipe = recipe.model_copy(update={"data": user if replace else [*recipe.data, *user]})
     if with_ledger and not any(s.kind == "ledger" for s in recipe.data):
         recipe = recipe.model_copy(update={"data": [*recipe.data, DataSource(kind="ledger", weight=2.0)]})
     return recipe, root

@@ -56,7 +56,7 @@ def test_month_of_tickets_to_corrected_model(tmp_path, monkeypatch):
         assert "applied 10 corrections" in result.stderr
 
         mine = tmp_path / "models" / "mine"  # under the service's model root (set below)
-        result = runner.invoke(app, ["train", "--data", str(small_training_file(tmp_path, n=500)), "--with-ledger",
+        result = runner.invoke(app, ["train", "--data", str(small_training_file(tmp_path, n=500)), "--with-ledger", "--replace",
                                      "--out", str(mine), "--set", "classifier.cv_folds=3"])
         assert result.exit_code == 0, result.output
         assert json.loads((mine / "model.json").read_text())["ledger_corrections"] == 10

@@ -125,7 +125,7 @@ def test_train_evaluate_round_trip_with_bad_rows(tmp_path):
                                       ("客服爱答不理", "atitude", "negative")]:  # the last: a typo of a common label
             w.writerow({"text": text, "categories": cats, "sentiment": sentiment, "industry": "x", "channel": "y"})
     out = tmp_path / "mine"
-    result = run("train", "--data", data, "--out", out, "--set", "classifier.cv_folds=3",
+    result = run("train", "--data", data, "--replace", "--out", out, "--set", "classifier.cv_folds=3",
                  "--report-json", tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     assert f"row {first_bad}: empty text" in result.stderr
@@ -151,7 +151,7 @@ def test_rare_label_gets_a_warning(tmp_path):
     rows[1][cats] = rows[2][cats] = rows[3][cats] = "refund"
     rows[4][cats] = rows[5][cats] = ""
     csv.writer(data.open("w", encoding="utf-8", newline="")).writerows(rows)
-    result = run("train", "--data", data, "--out", tmp_path / "m", "--set", "classifier.cv_folds=2")
+    result = run("train", "--data", data, "--replace", "--out", tmp_path / "m", "--set", "classifier.cv_folds=2")
     assert result.exit_code == 0, result.output
     assert "label 'refund' has only 3 examples" in result.stdout
 
@@ -159,7 +159,7 @@ def test_rare_label_gets_a_warning(tmp_path):
 def test_training_is_deterministic(tmp_path):
     data = small_training_file(tmp_path, n=400)
     for name in ("a", "b"):
-        result = run("train", "--data", data, "--out", tmp_path / name, "--set", "classifier.cv_folds=3")
+        result = run("train", "--data", data, "--replace", "--out", tmp_path / name, "--set", "classifier.cv_folds=3")
         assert result.exit_code == 0, result.output
     cards = [json.loads((tmp_path / n / "model.json").read_text()) for n in ("a", "b")]
     assert cards[0]["thresholds"] == cards[1]["thresholds"]
@@ -324,3 +324,80 @@ def test_interrupted_classify_leaves_no_file_and_says_one_line(tmp_path, how, co
     assert proc.returncode == code
     assert err.strip().splitlines() == [f"interrupted ({name}): no {out_dir / 'o.xlsx'} written"], err
     assert list(out_dir.iterdir()) == []
+
+
+FAST = ("--set", "classifier.cv_folds=3", "--set", "evaluation.cross_validate=false")
+
+
+def _small_recipe(tmp_path, data_file) -> "Path":
+    """The shipped recipe with one small labeled file as its only [[data]] source (fast to train)."""
+    text = (ROOT / "training" / "default.toml").read_text(encoding="utf-8")
+    head, rest = text.split("[[data]]", 1)
+    tail = rest[rest.index("[features]"):]
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(head + f'[[data]]\nkind = "labeled"\npath = "{data_file.name}"\nweight = 1.0\n'
+                      f'calibrate = true\n\n' + tail, encoding="utf-8")
+    return recipe
+
+
+def test_train_adds_rows_to_the_recipe_data_and_versions_each_model(tmp_path):
+    import re
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    recipe = _small_recipe(tmp_path, small_training_file(shipped, n=300).rename(tmp_path / "base.csv"))
+    mine = small_training_file(tmp_path / "shipped", n=120)
+    added, alone = tmp_path / "added", tmp_path / "alone"
+    result = run("train", "--config", recipe, "--data", mine, "--out", added, *FAST)
+    assert result.exit_code == 0, result.output
+    assert "added to the recipe's data" in result.stderr
+    card = json.loads((added / "model.json").read_text())
+    sources = card["training_data"]["sources"]
+    assert sources == {"base.csv": 300, str(mine.resolve()): 120} and card["training_data"]["rows"] == 420
+    assert "300 rows from base.csv" in result.stderr and f"120 rows from {mine.resolve()}" in result.stderr
+    assert re.fullmatch(r"1\.1\.0\+\d{8}\.[0-9a-f]{8}", card["version"])
+    assert card["version"].endswith("." + card["training_data"]["sha256"][:8])
+
+    result = run("train", "--config", recipe, "--data", mine, "--replace", "--out", alone, *FAST)
+    assert result.exit_code == 0, result.output
+    assert "used alone (--replace)" in result.stderr
+    other = json.loads((alone / "model.json").read_text())
+    assert other["training_data"]["sources"] == {str(mine.resolve()): 120}
+    assert other["version"] != card["version"] and other["version"].split("+")[0] == "1.1.0"
+
+    # the new model against the shipped one, on the same rows
+    result = run("evaluate", "--data", mine, "--model", added, "--compare", ROOT / "models" / "default",
+                 "--json", tmp_path / "cmp.json")
+    assert result.exit_code == 0, result.output
+    shipped_card = json.loads((ROOT / "models" / "default" / "model.json").read_text())
+    header = result.stdout.splitlines()[1]
+    assert card["version"] in header and shipped_card["version"] in header
+    for needle in ("F1 attitude", "macro f1", "exact match", "sentiment accuracy"):
+        assert needle in result.stdout
+    both = json.loads((tmp_path / "cmp.json").read_text())
+    assert both["n"] == 120 and both["model"]["model_version"].endswith(card["version"])
+    assert both["baseline"]["model_version"].endswith(shipped_card["version"])
+    assert both["difference"]["macro_f1"] == round(both["model"]["macro_f1"] - both["baseline"]["macro_f1"], 4)
+    assert both["difference"]["sentiment_accuracy"] == round(
+        both["model"]["sentiment"]["accuracy"] - both["baseline"]["sentiment"]["accuracy"], 4)
+
+
+def test_shipped_recipe_data_is_found_from_the_package_root(tmp_path, monkeypatch):
+    from cxnlp.store import default_model_dir, read_card
+    from cxnlp.training import resolve_recipe
+
+    monkeypatch.chdir(tmp_path)  # another folder: the shipped data must not be looked up here
+    mine = small_training_file(tmp_path, n=50)
+    shipped = read_card(default_model_dir())["recipe"]["data"]
+    recipe, root = resolve_recipe(None, [mine], [])
+    assert root == ROOT and len(recipe.data) == len(shipped) + 1
+    assert [s.path for s in recipe.data[:-1]] == [s["path"] for s in shipped]
+    assert all((root / s.path).exists() for s in recipe.data if s.path)
+    recipe, _ = resolve_recipe(None, [mine], [], replace=True)
+    assert [s.path for s in recipe.data] == [str(mine.resolve())]
+
+
+def test_compare_does_not_go_with_cross_validate(tmp_path):
+    result = run("evaluate", "--cross-validate", "--data", small_training_file(tmp_path, n=30),
+                 "--compare", ROOT / "models" / "default")
+    assert result.exit_code == 2 and "does not go with --cross-validate" in result.output
