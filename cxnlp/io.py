@@ -507,11 +507,20 @@ class RowFormatter:
         return out, cut
 
 
+def cannot_write(path: Path, exc: OSError) -> DataError:
+    """The one-line error for an output that cannot be written, naming the target (not the temp file)."""
+    return DataError(f"{shorten(str(path), 200)}: cannot write the output there ({exc.strerror or exc})")
+
+
 def temp_beside(path: Path) -> tuple[int, str]:
     """A temporary file in ``path``'s folder, to be renamed onto it, with the mode a new file would get
-    (the user's umask; an existing target's own mode). mkstemp alone makes it 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    (the user's umask; an existing target's own mode). mkstemp alone makes it 0600. A folder that cannot
+    hold it (missing and not creatable, read-only, /proc) is a ``DataError`` naming ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     try:
         mode = path.stat().st_mode & 0o777
     except OSError:
@@ -588,11 +597,14 @@ class AtomicWriter:
         if self.path is None:
             self._fh.flush()  # type: ignore[union-attr]
             return
-        if self._wb is not None:
-            self._wb.save(self._tmp)
-        else:
-            self._fh.close()  # type: ignore[union-attr]
-        os.replace(self._tmp, self.path)  # type: ignore[arg-type]
+        try:
+            if self._wb is not None:
+                self._wb.save(self._tmp)
+            else:
+                self._fh.close()  # type: ignore[union-attr]
+            os.replace(self._tmp, self.path)  # type: ignore[arg-type]
+        except OSError as exc:  # a full disk, a target that is a folder: callers abort, which removes the temp file
+            raise cannot_write(self.path, exc) from None
         self._tmp = None
 
     def abort(self) -> None:
@@ -642,6 +654,8 @@ def save_workbook_atomic(wb: Any, path: Path) -> None:
     try:
         wb.save(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -654,6 +668,8 @@ def write_text_atomic(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
