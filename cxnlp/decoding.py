@@ -41,9 +41,16 @@ def sniff_binary(head: bytes, zip_names: list[str] | None = None) -> str | None:
     for magic, what in _MAGIC:
         if head.startswith(magic):
             return what
-    if not head.startswith(_TEXT_BOMS) and b"\x00" in head[:8192]:
+    if not head.startswith(_TEXT_BOMS) and _many_nuls(head[:8192]):
         return "a binary file (it holds NUL bytes)"
     return None
+
+
+def _many_nuls(head: bytes) -> bool:
+    """NUL bytes enough for a binary file (or UTF-16 without a BOM): more than one, and at least one
+    byte in a hundred. A stray NUL in a text export costs its row (``DecodedLines``), not the file."""
+    nuls = head.count(b"\x00")
+    return nuls > 1 and nuls * 100 >= len(head)
 
 
 BLOCK_BYTES = 1 << 20
@@ -237,8 +244,10 @@ class _Prefixed(io.RawIOBase):
 
 class DecodedLines:
     """The lines of a byte stream decoded strictly in one encoding; a line that does not decode is not
-    guessed at or replaced: it is recorded in ``bad`` (line number, reason) for the reader to make its
-    row an error row, and handed on decoded with U+FFFD so the row's structure survives."""
+    guessed at or replaced: it is recorded in ``bad`` (line number, problem) for the reader to make its
+    row an error row, and handed on decoded with U+FFFD so the row's structure survives. A line holding
+    a NUL character is recorded the same way. A byte-order mark inside the text (U+FEFF, left where two
+    exports were pasted together) is dropped: it is invisible and no customer wrote it."""
 
     def __init__(self, fh: IO[bytes], encoding: str, blocks: Iterator[bytes] | None = None) -> None:
         self.encoding = encoding
@@ -248,12 +257,24 @@ class DecodedLines:
         self._blocks = blocks  # the stream's blocks when some were already read to detect the encoding
 
     def take_bad(self) -> str | None:
-        """The reason the lines read since the last call did not decode, if any did not."""
+        """The problem of the lines read since the last call, if one did not decode or held a NUL."""
         if not self.bad:
             return None
-        why = self.bad[0][1]
+        problem = self.bad[0][1]
         self.bad.clear()
-        return f"not valid {self.encoding} text ({why}); the row was not read"
+        return problem
+
+    def _undecodable(self, why: str) -> None:
+        self.bad.append((self.line, f"not valid {self.encoding} text ({why}); the row was not read"))
+
+    def _checked(self, line: str) -> str:
+        """``line`` without U+FEFF, its NUL (if any) recorded as the line's problem."""
+        if "\ufeff" in line:
+            line = line.replace("\ufeff", "")
+        if "\x00" in line:
+            self.bad.append((self.line, f"a NUL byte at character {line.index(chr(0)) + 1} of line {self.line}; "
+                                        "the row was not read"))
+        return line
 
     def __iter__(self) -> Iterator[str]:
         if is_wide(self.encoding):
@@ -271,10 +292,15 @@ class DecodedLines:
                 for raw in block.splitlines(keepends=True):
                     self.line += 1
                     try:
-                        yield raw.decode(codec)
+                        yield self._checked(raw.decode(codec))
                     except UnicodeDecodeError as exc:
-                        self.bad.append((self.line, f"byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line"))
+                        self._undecodable(f"byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line")
                         yield raw.decode(codec, errors="replace")
+                continue
+            if "\ufeff" in text or "\x00" in text:  # rare: look at each line
+                for line in io.StringIO(text, newline=""):
+                    self.line += 1
+                    yield self._checked(line)
                 continue
             for line in io.StringIO(text, newline=""):
                 self.line += 1
@@ -286,7 +312,7 @@ class DecodedLines:
         try:
             for line in text:
                 self.line += 1
-                yield line
+                yield self._checked(line)
         except UnicodeDecodeError as exc:
             raise DataError(f"not valid {self.encoding} text after line {self.line}: {exc.reason}") from None
 

@@ -235,8 +235,10 @@ def _open_delimited(lines: DecodedLines, source: str, delimiter: str | None) -> 
     first_line = next(it, None)
     if first_line is None:
         raise DataError(f"{source}: the file is empty")
-    if lines.take_bad():
-        raise DataError(f"{source}: the header (row 1) is not valid {lines.encoding} text; use --encoding")
+    header_problem = lines.take_bad()
+    if header_problem:
+        hint = "" if header_problem.startswith("a NUL") else "; use --encoding"
+        raise DataError(f"{source}: the header (row 1): {header_problem.replace('; the row was not read', '')}{hint}")
     if delimiter is None:
         delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
     reader = csv.reader(chain([first_line], it), delimiter=delimiter)
@@ -377,9 +379,43 @@ def _open_jsonl(lines: DecodedLines, source: str) -> Table:
             if not isinstance(obj, dict):
                 yield Row(number, {"value": obj}, "a JSONL line must be an object")
                 continue
+            repeated = _repeated_key(line, obj)
+            if repeated is not None:
+                yield Row(number, {}, f"the key {shorten(repeated, 60)!r} appears twice in one object; "
+                                      "which value is meant cannot be told")
+                continue
             yield Row(number, obj)
 
     return Table(source, first_keys, rows(), encoding=lines.encoding)
+
+
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return obj
+
+
+def _repeated_key(line: str, obj: dict[str, Any]) -> str | None:
+    """A key written twice in one object of a JSONL line (parsers keep the last silently), or None.
+
+    Every key has its own ``:`` outside strings, so a flat object with as many ``:`` in the line as keys
+    repeats none: the usual line costs a count; others are parsed again keeping the pairs."""
+    if line.count(":") == len(obj) and not any(type(v) is dict or type(v) is list for v in obj.values()):
+        return None
+    try:
+        json.loads(line, object_pairs_hook=_unique_pairs)
+    except _RepeatedKey as exc:
+        return str(exc.args[0])
+    return None
 
 
 def _open_txt(lines: DecodedLines, source: str) -> Table:

@@ -316,3 +316,58 @@ def test_a_long_quoted_text_of_many_lines_is_not_an_unclosed_quote(tmp_path):
     table = open_table(source)
     rows = list(table.rows)
     assert len(rows) == 50 and not any(r.problem for r in rows) and table.describe() == "encoding utf-8"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_a_byte_order_mark_inside_the_file_is_dropped(tmp_path, encoding):
+    path = tmp_path / "f.csv"  # two exports pasted together: the second one's BOM is mid-file
+    path.write_bytes("id,text\n1,快递三天没动静\n".encode(encoding)
+                     + "\ufeff2,客服态度\ufeff特别差\n".encode("gb18030" if encoding == "gb18030" else "utf-8-sig"))
+    with open_table(path) as table:
+        rows = list(table.rows)
+    assert [(r.values["id"], r.values["text"], r.problem) for r in rows] == [
+        ("1", "快递三天没动静", None), ("2", "客服态度特别差", None)]
+
+
+def test_a_jsonl_key_written_twice_is_an_error_row(tmp_path):
+    path = tmp_path / "f.jsonl"
+    path.write_text('{"text": "快递三天没动静", "time": "10:00"}\n'  # a colon in a value is no second key
+                    '{"text": "客服态度差", "text": "很满意"}\n'
+                    '{"text": "前台很热情", "meta": {"a": 1, "a": 2}}\n'
+                    '{"\\u0074ext": "退款", "text": "一周了还没到账"}\n'
+                    '{"text": "房间干净", "meta": {"a": 1, "b": [{"c": 1}]}}\n', encoding="utf-8")
+    with open_table(path) as table:
+        rows = list(table.rows)
+    assert [r.number for r in rows if r.problem] == [2, 3, 4]
+    assert rows[1].problem == "the key 'text' appears twice in one object; which value is meant cannot be told"
+    assert rows[1].values == {} and "'a'" in rows[2].problem
+    assert [r.values["text"] for r in rows if not r.problem] == ["快递三天没动静", "房间干净"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".txt", ".jsonl"])
+def test_a_stray_nul_byte_costs_its_row_not_the_file(tmp_path, suffix):
+    path = tmp_path / f"f{suffix}"
+    lines = [json.dumps({"text": t}, ensure_ascii=False) if suffix == ".jsonl" else t for t in LINES]
+    if suffix == ".csv":
+        lines = ["text"] + lines
+    raw = [line.encode("utf-8") for line in lines]
+    cut = 3 if suffix != ".jsonl" else 10  # after the first character
+    raw[2] = raw[2][:cut] + b"\x00" + raw[2][cut:]
+    path.write_bytes(b"\n".join(raw) + b"\n")
+    with open_table(path) as table:
+        rows = list(table.rows)
+    bad = [r for r in rows if r.problem]
+    assert [r.number for r in bad] == [3] and bad[0].values == {}
+    if suffix != ".jsonl":  # JSON itself refuses a raw control character, with its own message
+        assert bad[0].problem == "a NUL byte at character 2 of line 3; the row was not read"
+    assert len(rows) == 4 and all("\x00" not in str(r.values) for r in rows)
+
+
+def test_a_nul_in_the_header_and_a_file_full_of_nuls(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"te\x00xt,id\n1,2\n")
+    with pytest.raises(DataError, match=r"the header \(row 1\): a NUL byte at character 3 of line 1$"):
+        open_table(path)
+    path.write_bytes(("text\n" + "快递三天没动静\n" * 20).encode("utf-8") + bytes(40))
+    with pytest.raises(DataError, match="looks like a binary file"):
+        open_table(path)
