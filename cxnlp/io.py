@@ -20,6 +20,7 @@ import json
 
 import orjson
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -77,7 +78,7 @@ class Table:
         if not self.sheets and not self.skipped_sheets:
             return ""
         skipped = "".join(f"; skipped sheet {name} ({why})" for name, why in self.skipped_sheets.items())
-        return f"sheets {', '.join(self.sheets) or 'none'}{skipped}"
+        return f"sheets {', '.join(self.sheets) or 'none'}{skipped}" + "".join(f"; {note}" for note in self.notes)
 
     def chunks(self, size: int) -> Iterator[list[Row]]:
         chunk: list[Row] = []
@@ -323,6 +324,12 @@ def _open_xlsx(path: Path, sheet: str | None) -> Table:
         columns.update(dict.fromkeys(header))
     table = Table(str(path), list(columns), iter(()), sheets=list(headers),
                   skipped_sheets={name: "empty" for name in empty})
+    unsaved = {name: _unsaved_formulas(path, wb[name]) for name in headers}
+    for name, cells in unsaved.items():
+        if cells:
+            rows_named = list_for_message(sorted(cells), 60)
+            table.notes.append(f"{'' if not several else f'sheet {name}: '}{sum(map(len, cells.values()))} formula "
+                               f"cells without a saved value (rows {rows_named}): open and save the file in Excel")
 
     def rows() -> Iterator[Row]:
         for name, header in headers.items():
@@ -336,11 +343,56 @@ def _open_xlsx(path: Path, sheet: str | None) -> Table:
                 if cells is None or all(c is None or str(c).strip() == "" for c in cells):
                     continue
                 values = {h: ("" if c is None else c) for h, c in zip(header, cells)}
-                yield Row(number, {"sheet": name, **values} if several else values, sheet=name if several else None)
+                formulas = unsaved[name].get(number)
+                problem = None if formulas is None else (
+                    f"formula without a saved value in {list_for_message(formulas, 60)} (read as empty): "
+                    "open and save the file in Excel, then run again")
+                yield Row(number, {"sheet": name, **values} if several else values, problem,
+                          sheet=name if several else None)
 
     table.rows = rows()
     table._closers.append(wb)
     return table
+
+
+_XML_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_XML_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?<!/)>(.*?)</(?:\w+:)?c>", re.S)
+_XML_REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
+_XML_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]")
+_XML_STR = re.compile(rb'\bt="str"')
+
+
+def _unsaved_formulas(path: Path, ws: Any) -> dict[int, list[str]]:
+    """Formula cells with no value saved, by row: the cell's references, e.g. ``{3: ["B3"]}``.
+
+    openpyxl reads the value Excel saved beside a formula; a file written by a program that computes
+    none (a script, openpyxl itself) has only the formula, which reads as empty. The sheet's XML is
+    scanned for them (a file without formulas costs a read of the XML, not a parse)."""
+    import zipfile
+
+    part = getattr(ws, "_worksheet_path", None)
+    if part is None:
+        return {}
+    found: dict[int, list[str]] = {}
+    carry = b""
+    with zipfile.ZipFile(path) as zf, zf.open(part) as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            data = carry + chunk
+            cut = data.rfind(b"row>") + 4 if chunk else len(data)  # after a row's end: no cell is cut
+            if cut < 4:
+                cut = 0
+            carry, data = data[cut:], data[:cut]
+            if (b"<f" in data or b":f" in data) and _XML_FORMULA.search(data):
+                for cell in _XML_CELL.finditer(data):
+                    attrs, body = cell.groups()
+                    if not _XML_FORMULA.search(body) or _XML_VALUE.search(body) or _XML_STR.search(attrs):
+                        continue  # no formula, a saved value, or a saved empty text
+                    ref = _XML_REF.search(attrs)
+                    if ref is not None:
+                        found.setdefault(int(ref[2]), []).append((ref[1] + ref[2]).decode("ascii"))
+            if not chunk:
+                return found
 
 
 def _open_jsonl(lines: DecodedLines, source: str) -> Table:

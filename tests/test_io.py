@@ -371,3 +371,35 @@ def test_a_nul_in_the_header_and_a_file_full_of_nuls(tmp_path):
     path.write_bytes(("text\n" + "快递三天没动静\n" * 20).encode("utf-8") + bytes(40))
     with pytest.raises(DataError, match="looks like a binary file"):
         open_table(path)
+
+
+def _with_saved_value(path, cell: str, saved: str) -> None:
+    """Give one formula cell of a workbook openpyxl wrote the text value Excel would have saved."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        parts = {name: zf.read(name) for name in zf.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = re.sub(rb'<c r="' + cell.encode() + rb'"><f>(.*?)</f><v\s*/>',
+                          lambda m: b'<c r="' + cell.encode() + b'" t="str"><f>' + m[1] + b"</f><v>"
+                          + saved.encode() + b"</v>", parts[sheet])
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+
+
+def test_formula_without_a_saved_value_is_reported_not_read_as_empty(tmp_path):
+    path = tmp_path / "w.xlsx"
+    _workbook(path, {"s": [["id", "text", "score"], [1, "快递太慢", 1], [2, '="客服"&"态度差"', 2],
+                           [3, "还行", "=1+1"], [4, '="房间"&"干净"', 5]]})
+    _with_saved_value(path, "B5", "房间干净")  # as Excel saves it: the formula and its value
+    with open_table(path) as table:
+        rows = list(table.rows)
+        summary = table.describe()
+    assert [(r.number, r.problem) for r in rows if r.problem] == [
+        (3, "formula without a saved value in B3 (read as empty): open and save the file in Excel, then run again"),
+        (4, "formula without a saved value in C4 (read as empty): open and save the file in Excel, then run again")]
+    assert rows[3].values["text"] == "房间干净" and rows[3].problem is None
+    assert summary == ("sheets s; 2 formula cells without a saved value (rows 3, 4): "
+                       "open and save the file in Excel")

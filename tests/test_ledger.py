@@ -145,6 +145,20 @@ def test_register_to_csv_is_csv_with_a_bom_and_formulas_neutralised(tmp_path):
         assert [p.name for p in tmp_path.iterdir() if not p.name.startswith("ledger.db")] == ["台账.csv"]
 
 
+def test_review_import_reports_a_formula_without_a_saved_value(tmp_path):
+    with Session(get_engine(f"sqlite:///{tmp_path / 'ledger.db'}")) as session:
+        rec, _ = add(session, "F-1", "等了很久", ["speed"], datetime(2026, 11, 3), confidence=0.5)
+        session.commit()
+        export_review(session=session, path=tmp_path / "review.xlsx", limit=10)
+        wb = load_workbook(tmp_path / "review.xlsx")
+        wb.active["G2"] = '=LOWER("ATTITUDE")'  # openpyxl saves no value beside it: it would read as empty
+        wb.save(tmp_path / "review.xlsx")
+        result = import_review(session=session, path=tmp_path / "review.xlsx", categories=CATS)
+        assert result.applied == 0 and result.unchanged == 0
+        assert result.errors == [f"{tmp_path / 'review.xlsx'}: row 2: formula without a saved value in G2 (read as "
+                                 "empty): open and save the file in Excel, then run again"]
+
+
 def test_register_and_review_round_trip(ledger_url, tmp_path):
     with Session(get_engine(ledger_url)) as session:
         ids = [add(session, f"R-{i}", f"第{i}条反馈", ["speed"], datetime(2026, 11, 1 + i), confidence=0.5 + i / 100)[0].id

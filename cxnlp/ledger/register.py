@@ -137,6 +137,9 @@ def import_followups(*, session: Session, path: Path, default_actor: str = "anal
             raise DataError(f"{path}: a follow-up sheet needs a 'followup_id' column; columns are: {', '.join(table.columns)}")
         for row in table.rows:
             v = row.values
+            if row.problem:  # a cell read as empty may be a score or note that was meant
+                result.errors.append(f"{path}: {row.where}: {row.problem}")
+                continue
             raw = str(v.get("score") or "").strip()
             if not raw:
                 result.unchanged += 1
@@ -192,6 +195,9 @@ def import_review(*, session: Session, path: Path, categories: tuple[str, ...], 
             raise DataError(f"{path}: a review sheet needs an 'id' column; columns are: {', '.join(table.columns)}")
         for row in table.rows:
             v = row.values
+            if row.problem:  # a cell read as empty would pass for "no correction"
+                result.errors.append(f"{path}: {row.where}: {row.problem}")
+                continue
             changes: dict[str, Any] = {}
             try:
                 raw_cats = str(v.get("corrected_categories") or "").strip()
