@@ -191,7 +191,10 @@ def open_table(path: str | Path, text_column: str | None = None, *, need_text: b
             try:
                 _refuse_binary(fh.read(8192), source, suffix, p, encoding)
                 fh.seek(0)
-                lines = decoded_file(fh, encoding)
+                try:
+                    lines = decoded_file(fh, encoding)
+                except DataError as exc:
+                    raise DataError(f"{shorten(source, 200)}: {exc}") from None
                 if suffix in (".csv", ".tsv"):
                     table = _open_delimited(lines, source, "\t" if suffix == ".tsv" else None)
                 elif suffix == ".jsonl":
@@ -488,7 +491,10 @@ def _open_stdin(stream: IO[bytes], encoding: str | None) -> Table:
     buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
     head = buffered.peek(8192)[:8192]
     _refuse_binary(head, "<stdin>", "JSONL or plain", None, encoding)
-    lines = decoded_stream(buffered, encoding)
+    try:
+        lines = decoded_stream(buffered, encoding)
+    except DataError as exc:
+        raise DataError(f"<stdin>: {exc}") from None
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         return _open_jsonl(lines, "<stdin>")
     return _open_txt(lines, "<stdin>")

@@ -403,3 +403,42 @@ def test_formula_without_a_saved_value_is_reported_not_read_as_empty(tmp_path):
     assert rows[3].values["text"] == "房间干净" and rows[3].problem is None
     assert summary == ("sheets s; 2 formula cells without a saved value (rows 3, 4): "
                        "open and save the file in Excel")
+
+
+TRADITIONAL = ["服務態度很差，一直沒人回覆", "快遞三天沒到，客服也不回", "房間乾淨，前台很熱情", "退款一週了還沒到賬"]
+
+
+def test_a_big5_file_is_read_as_big5_not_as_gb18030_garbage(tmp_path):
+    path = tmp_path / "f.csv"  # nearly every Big5 byte pair is valid GB18030 too, as rare characters
+    path.write_bytes(("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(TRADITIONAL))).encode("big5"))
+    with open_table(path) as table:
+        rows = list(table.rows)
+        assert table.encoding == "big5"
+    assert [r.values["text"] for r in rows] == TRADITIONAL
+
+
+@pytest.mark.parametrize("text", ["★★★★☆ 服务很好，①号技师手法专业，温度25℃刚好", "服務態度很差，一直沒人回覆，房間乾淨",
+                                  "快递三天没到，客服也不回，退款一周了还没到账"])
+def test_gbk_files_of_simplified_traditional_or_symbols_stay_gb18030(tmp_path, text):
+    path = tmp_path / "f.csv"
+    path.write_bytes(f"id,text\n1,{text}\n2,{text}\n".encode("gbk"))
+    with open_table(path) as table:
+        assert [r.values["text"] for r in table.rows] == [text, text] and table.encoding == "gb18030"
+
+
+def test_a_file_no_chinese_reading_fits_is_refused_with_a_hint(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes("id,text\n1,サービスの態度がとても悪いです。電話しても誰も出ません\n2,配達が三日遅れました\n"
+                     .encode("shift_jis"))
+    with pytest.raises(DataError, match=r"f\.csv: the text is not UTF-8, and read as GB18030 or Big5 it is mostly "
+                                        r"rare characters .*--encoding"):
+        open_table(path)
+    with open_table(path, encoding="shift_jis") as table:
+        assert list(table.rows)[1].values["text"] == "配達が三日遅れました"
+
+
+def test_a_narrow_file_is_never_judged_utf16(tmp_path):
+    path = tmp_path / "f.csv"  # an even number of bytes that are neither UTF-8 nor GB18030
+    path.write_bytes(b"te\xffxt,id\n1,2\n")
+    with pytest.raises(DataError, match=r"the header \(row 1\): not valid utf-8 text .*use --encoding"):
+        open_table(path)
