@@ -64,6 +64,18 @@ def _sentiment(value: Any) -> str:
         raise ValueError(str(exc)) from None
 
 
+# Ledger ids the service derives itself: ``idem:<Idempotency-Key>``, and ``auto:<digest>`` for a post
+# with no id. A client's source_id cannot start with them, or it could land on another post's record.
+RESERVED_ID_PREFIXES = ("idem:", "auto:")
+
+
+def _client_id(value: str) -> str:
+    if value.startswith(RESERVED_ID_PREFIXES):
+        raise ValueError(f"a source_id cannot start with {' or '.join(RESERVED_ID_PREFIXES)}: the service "
+                         "derives those itself (send the Idempotency-Key header to have one made)")
+    return value
+
+
 Text = Annotated[str, AfterValidator(_unicode_text)]
 StoredText = Annotated[Text, AfterValidator(_storable_text)]
 InDatetime = Annotated[datetime, AfterValidator(_bounded_datetime)]
@@ -122,7 +134,11 @@ class Health(BaseModel):
 
 class FeedbackCreate(BaseModel):
     text: StoredText = Field(min_length=1, max_length=MAX_TEXT_CHARS)
-    source_id: StoredText | None = Field(default=None, max_length=200, description="Your ticket or survey id; unique")
+    source_id: Annotated[StoredText, AfterValidator(_client_id)] | None = Field(
+        default=None, max_length=200,
+        description="Your ticket or survey id; unique. It names the record: a repeat with the same text returns "
+                    "it. Not starting with idem: or auto: (the ids the service derives). With an Idempotency-Key "
+                    "header too, both must be the same value (422 otherwise)")
     channel: StoredText | None = Field(default=None, max_length=100)
     customer: StoredText | None = Field(default=None, max_length=100,
                                         description="Your customer id (counts the customers a problem affects)")
