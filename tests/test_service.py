@@ -97,6 +97,21 @@ def test_feedback_record_retry_patch_and_summary(client):
     assert isinstance(client.get("/v1/review", params={"limit": 5}, headers=key).json(), list)
 
 
+def test_patch_names_who_and_bounds_free_text(client):
+    key = {"X-API-Key": "s3cret"}
+    record = client.post("/v1/feedback", json={"text": "等了很久", "source_id": "A-1"}, headers=key).json()
+    url = f"/v1/feedback/{record['id']}"
+    unnamed = client.patch(url, headers=key, json={"root_cause": "排班不足"})
+    assert unnamed.status_code == 200 and unnamed.json()["audit"][-1]["actor"] == "api"
+    named = client.patch(url, headers=key, json={"status": "responded", "actor": "  王  芳 "})
+    assert named.json()["audit"][-1]["actor"] == "王 芳"
+    for body, field in [({"root_cause": "原" * 10_001}, "root_cause"), ({"status": "in_progress", "actor": " "}, "actor"),
+                        ({"status": "in_progress", "actor": "x" * 101}, "actor")]:
+        r = client.patch(url, headers=key, json=body)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", field], body
+    assert client.patch(url, headers=key, json={"root_cause": "原" * 10_000}).status_code == 200
+
+
 def test_reload_swaps_the_model(client, small_model):
     key = {"X-API-Key": "s3cret"}
     client.app.state.settings = client.app.state.settings.model_copy(update={"model_root": str(small_model.path)})
