@@ -1,11 +1,13 @@
 """The survey report over HTTP: an uploaded export in, the same report as `cxnlp survey report --format json`."""
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.exceptions import RequestValidationError
 
 from cxnlp.errors import DataError
 from cxnlp.surveys import CleaningRules, SurveyOptions, build_survey_report
@@ -33,11 +35,41 @@ def survey_report(
     with tempfile.TemporaryDirectory(prefix="cxnlp-survey-") as tmp:
         current = _spooled(file, Path(tmp), "current")
         before = _spooled(previous, Path(tmp), "previous") if previous is not None else None
-        report = build_survey_report(current, model, options, previous=before)
+        uploads = {"file": (current, file.filename), "previous": (before, previous and previous.filename)}
+        try:
+            report = build_survey_report(current, model, options, previous=before)
+        except DataError as exc:
+            raise _in_http_terms(str(exc), uploads, tmp) from None
     report["source"] = Path(file.filename or "upload").name
     if before is not None:
         report["comparison"]["previous_source"] = Path(previous.filename or "previous").name
     return report
+
+
+# The library speaks to the command line; over HTTP its advice names form fields, or says what to do
+# with the file when the route has no field for it (an encoding, columns named by hand).
+_CLI_ADVICE = (
+    (re.compile(r"^--by "), "by "),
+    (re.compile(r"(; use --encoding|: say its encoding with --encoding .*)$"), "; save the file as UTF-8 and upload it again"),
+    (re.compile(r"; if it is UTF-16 text .*$"), "; save the file as UTF-8 and upload it again"),
+    (re.compile(r"; name them with --rating-columns / --text-columns\."), "."),
+)
+
+
+def _in_http_terms(message: str, uploads: dict[str, tuple[Path | None, str | None]], folder: str
+                   ) -> RequestValidationError:
+    """A 422 about an upload, naming it as the client did (never the server's temporary path), the form
+    field it came in (``loc``), and advice in HTTP terms."""
+    field = "by" if message.startswith("--by ") else None
+    for name, (path, filename) in uploads.items():
+        if path is not None and str(path) in message:
+            message = message.replace(str(path), Path(filename or name).name)
+            field = field or name
+    message = message.replace(folder, "")
+    for pattern, replacement in _CLI_ADVICE:
+        message = pattern.sub(replacement, message)
+    message = "; ".join(part for part in message.split("; ") if not re.search(r"(^|\s)--[a-z]", part))
+    return RequestValidationError([{"type": "invalid", "loc": ("body", field) if field else (), "msg": message}])
 
 
 def _spooled(upload: UploadFile, folder: Path, stem: str) -> Path:
