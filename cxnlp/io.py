@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cxnlp.decoding import DecodedLines, decoded_file, decoded_stream, is_wide, sniff_binary
-from cxnlp.errors import DataError
+from cxnlp.errors import DataError, InputTooLarge
 
 TEXT_COLUMN_CANDIDATES = ("text", "内容", "反馈内容", "意见", "投诉内容", "评价", "评论", "反馈", "留言",
                           "content", "comment", "feedback", "review", "问题描述", "用户反馈", "评价内容")
@@ -159,11 +159,13 @@ def choose_text_column(columns: list[str], wanted: str | None, source: str) -> s
 
 
 def open_table(path: str | Path, text_column: str | None = None, *, need_text: bool = True,
-               stdin: IO[bytes] | None = None, encoding: str | None = None, sheet: str | None = None) -> Table:
+               stdin: IO[bytes] | None = None, encoding: str | None = None, sheet: str | None = None,
+               max_cells: int | None = None) -> Table:
     """Open an input file (or ``-`` for stdin) and choose its text column.
 
     ``encoding`` overrides detection; ``sheet`` names the one worksheet of a workbook to read (all are
-    read otherwise).
+    read otherwise). ``max_cells`` refuses a larger input with ``InputTooLarge``: a workbook before it
+    is parsed (its sheets' cells are counted in their XML), a text file as soon as it passes the limit.
     """
     source = str(path)
     if encoding is not None:
@@ -183,6 +185,8 @@ def open_table(path: str | Path, text_column: str | None = None, *, need_text: b
         if suffix == ".xlsx":
             if encoding is not None:
                 raise DataError(f"{source}: --encoding applies to text files; an .xlsx workbook carries its own")
+            if max_cells is not None:
+                _check_workbook_cells(p, max_cells)
             table = _open_xlsx(p, sheet)
         elif suffix in (".csv", ".tsv", ".jsonl", ".txt"):
             if sheet is not None:
@@ -211,7 +215,17 @@ def open_table(path: str | Path, text_column: str | None = None, *, need_text: b
     if need_text:
         table.text_column = choose_text_column(table.columns, text_column, source) if table.columns or text_column \
             else (text_column or "text")
+    if max_cells is not None and table.encoding is not None:
+        table.rows = _capped(table.rows, max_cells, max(1, len(table.columns)), source)
     return table
+
+
+def _capped(rows: Iterator[Row], max_cells: int, width: int, source: str) -> Iterator[Row]:
+    for count, row in enumerate(rows, start=1):
+        if count * width > max_cells:
+            raise InputTooLarge(f"{shorten(source, 200)}: more than {max_cells:,} cells (over {count - 1:,} rows of "
+                                f"{width} columns); split it into smaller files")
+        yield row
 
 
 # A record longer than this many physical lines whose long field reads like rows of the file is an
@@ -365,6 +379,50 @@ _XML_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]")
 _XML_STR = re.compile(rb'\bt="str"')
 
 
+def _sheet_xml(zf: Any, part: str) -> Iterator[bytes]:
+    """A worksheet's XML in pieces of about a megabyte that end at a row's edge, so no cell is cut."""
+    carry = b""
+    with zf.open(part) as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            data = carry + chunk
+            cut = data.rfind(b"row>") + 4 if chunk else len(data)  # after </row> or <row>
+            if cut < 4:
+                cut = 0
+            carry, data = data[cut:], data[:cut]
+            if data:
+                yield data
+            if not chunk:
+                return
+
+
+_XML_ROOT = re.compile(rb"<(\w+:)?worksheet\b")
+
+
+def _check_workbook_cells(path: Path, max_cells: int) -> None:
+    """Count the cells of every worksheet in its XML (no parse) and stop past ``max_cells``: a workbook
+    of a million rows would otherwise cost a minute of parsing before anything could refuse it."""
+    import zipfile
+
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return  # not a workbook: ``_open_xlsx`` says what it is
+    cells = 0
+    with zf:
+        for part in (n for n in zf.namelist() if re.fullmatch(r"xl/worksheets/[^/]+\.xml", n)):
+            tags: tuple[bytes, bytes] | None = None
+            for data in _sheet_xml(zf, part):
+                if tags is None:
+                    root = _XML_ROOT.search(data)
+                    prefix = (root[1] or b"") if root else b""
+                    tags = (b"<" + prefix + b"c ", b"<" + prefix + b"c>")
+                cells += data.count(tags[0]) + data.count(tags[1])
+                if cells > max_cells:
+                    raise InputTooLarge(f"{path}: more than {max_cells:,} cells; split the workbook into smaller "
+                                        "files")
+
+
 def _unsaved_formulas(path: Path, ws: Any) -> dict[int, list[str]]:
     """Formula cells with no value saved, by row: the cell's references, e.g. ``{3: ["B3"]}``.
 
@@ -377,15 +435,8 @@ def _unsaved_formulas(path: Path, ws: Any) -> dict[int, list[str]]:
     if part is None:
         return {}
     found: dict[int, list[str]] = {}
-    carry = b""
-    with zipfile.ZipFile(path) as zf, zf.open(part) as fh:
-        while True:
-            chunk = fh.read(1 << 20)
-            data = carry + chunk
-            cut = data.rfind(b"row>") + 4 if chunk else len(data)  # after a row's end: no cell is cut
-            if cut < 4:
-                cut = 0
-            carry, data = data[cut:], data[:cut]
+    with zipfile.ZipFile(path) as zf:
+        for data in _sheet_xml(zf, part):
             if (b"<f" in data or b":f" in data) and _XML_FORMULA.search(data):
                 for cell in _XML_CELL.finditer(data):
                     attrs, body = cell.groups()
@@ -394,8 +445,7 @@ def _unsaved_formulas(path: Path, ws: Any) -> dict[int, list[str]]:
                     ref = _XML_REF.search(attrs)
                     if ref is not None:
                         found.setdefault(int(ref[2]), []).append((ref[1] + ref[2]).decode("ascii"))
-            if not chunk:
-                return found
+    return found
 
 
 def _open_jsonl(lines: DecodedLines, source: str) -> Table:

@@ -442,3 +442,30 @@ def test_a_narrow_file_is_never_judged_utf16(tmp_path):
     path.write_bytes(b"te\xffxt,id\n1,2\n")
     with pytest.raises(DataError, match=r"the header \(row 1\): not valid utf-8 text .*use --encoding"):
         open_table(path)
+
+
+def test_a_workbook_over_the_cell_cap_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    import openpyxl
+
+    from cxnlp.errors import InputTooLarge
+
+    path = tmp_path / "w.xlsx"
+    _workbook(path, {"一月": [["id", "text", "score"]] + [[i, "快递太慢", 1] for i in range(200)],
+                     "二月": [["id", "text", "score"]] + [[i, "客服很好", 5] for i in range(200)]})
+    with open_table(path, max_cells=1206) as table:  # 2 × 201 rows of 3 cells
+        assert len(list(table.rows)) == 400
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: pytest.fail("the workbook was parsed"))
+    with pytest.raises(InputTooLarge, match=r"w\.xlsx: more than 1,205 cells; split the workbook"):
+        open_table(path, max_cells=1205)
+
+
+def test_a_text_file_over_the_cell_cap_stops_where_it_passes_it(tmp_path):
+    from cxnlp.errors import InputTooLarge
+
+    path = tmp_path / "f.csv"
+    path.write_text("id,text\n" + "".join(f"{i},快递太慢\n" for i in range(100)), encoding="utf-8")
+    with open_table(path, max_cells=200) as table:
+        assert len(list(table.rows)) == 100
+    with open_table(path, max_cells=199) as table:
+        with pytest.raises(InputTooLarge, match=r"more than 199 cells \(over 99 rows of 2 columns\)"):
+            list(table.rows)

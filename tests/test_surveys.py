@@ -232,6 +232,22 @@ def test_http_errors_name_the_upload_and_the_form_field_never_a_server_path(smal
             assert not re.search(r"--[a-z]", error["msg"]), error
 
 
+def test_http_refuses_an_export_over_the_cell_cap_with_413(small_model, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from cxnlp.settings import Settings
+    from service.main import create_app
+
+    sample = SAMPLES / "survey_tencent_2026-11.xlsx"
+    settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", max_survey_cells=1000)
+    with TestClient(create_app(model=small_model, settings=settings), base_url="http://localhost") as client:
+        for name in (sample.name, "survey_wjx_2026-11.csv"):
+            r = client.post("/v1/surveys/report", files={"file": (f"大.{name.rsplit('.', 1)[1]}",
+                                                                  (SAMPLES / name).read_bytes())})
+            assert r.status_code == 413, r.text
+            assert r.json()["detail"].startswith("大.") and "more than 1,000 cells" in r.json()["detail"]
+
+
 def test_negative_answers_name_their_problems_and_reach_the_ledger_once(tmp_path, small_model, monkeypatch):
     from sqlalchemy import select
 

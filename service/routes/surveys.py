@@ -6,12 +6,12 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.exceptions import RequestValidationError
 
-from cxnlp.errors import DataError
+from cxnlp.errors import DataError, InputTooLarge
 from cxnlp.surveys import CleaningRules, SurveyOptions, build_survey_report
-from service.deps import ModelDep, WriteAccess
+from service.deps import ModelDep, SettingsDep, WriteAccess
 from service.survey_schemas import SurveyReport
 
 router = APIRouter(prefix="/v1", tags=["surveys"])
@@ -22,6 +22,7 @@ SURVEY_SUFFIXES = (".csv", ".tsv", ".xlsx")
              summary="Clean, score and classify a questionnaire export (问卷星 / 腾讯问卷 style CSV or XLSX)")
 def survey_report(
     model: ModelDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File(description="The export as the survey platform wrote it")],
     negative_max: Annotated[int, Form(ge=1, le=5)] = 3,
     min_seconds: Annotated[float, Form(ge=0)] = 30.0,
@@ -30,7 +31,7 @@ def survey_report(
     previous: Annotated[UploadFile | None, File(description="The previous survey's export, for the change")] = None,
 ):
     # A plain function: FastAPI runs it in a worker thread, so a large export never blocks the event loop.
-    options = SurveyOptions(group_by=list(by or []), negative_max=negative_max,
+    options = SurveyOptions(group_by=list(by or []), negative_max=negative_max, max_cells=settings.max_survey_cells,
                             rules=CleaningRules(min_seconds=min_seconds, duplicate_minutes=duplicate_minutes))
     with tempfile.TemporaryDirectory(prefix="cxnlp-survey-") as tmp:
         current = _spooled(file, Path(tmp), "current")
@@ -39,7 +40,10 @@ def survey_report(
         try:
             report = build_survey_report(current, model, options, previous=before)
         except DataError as exc:
-            raise _in_http_terms(str(exc), uploads, tmp) from None
+            error = _in_http_terms(str(exc), uploads, tmp)
+            if isinstance(exc, InputTooLarge):  # too much to read, though within the body's byte limit
+                raise HTTPException(status_code=413, detail=error.errors()[0]["msg"]) from None
+            raise error from None
     report["source"] = Path(file.filename or "upload").name
     if before is not None:
         report["comparison"]["previous_source"] = Path(previous.filename or "previous").name
