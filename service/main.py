@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerBusyError, LedgerError, ModelError, NotFoundError
@@ -111,12 +112,22 @@ def wrong_content_type(request: Request, exc: RequestValidationError) -> Respons
         "detail": f"the body must be JSON, sent with Content-Type: application/json (got {sent})"})
 
 
-def _unparsable_body(cause: BaseException | None) -> Response:
-    """FastAPI answers 400 for a JSON body it cannot decode (not UTF-8, nested too deeply) but 422 for a
-    syntax error: both are bad input, so both are 422 in the shape of every 422."""
-    why = ("the body is not UTF-8 text" if isinstance(cause, UnicodeDecodeError) else
-           "the JSON is nested too deeply" if isinstance(cause, RecursionError) else "the body cannot be read as JSON")
-    return JSONResponse(status_code=422, content={"detail": [{"type": "json_invalid", "loc": ["body"], "msg": why}]})
+def unparsable_body(exc: StarletteHTTPException) -> Response | None:
+    """FastAPI answers 400 for a JSON body it cannot decode (not UTF-8, nested too deeply) and Starlette
+    for a form it cannot parse, but 422 for a JSON syntax error: all are bad input, so all are 422 in
+    the shape of every 422. None for any other HTTP error."""
+    if exc.status_code != 400:
+        return None
+    if isinstance(exc.__context__, MultiPartException):
+        error = {"type": "form_invalid", "loc": ["body"], "msg": f"the form cannot be read: {exc.detail}"}
+    elif exc.__cause__ is not None and exc.detail == "There was an error parsing the body":
+        cause = exc.__cause__
+        why = ("the body is not UTF-8 text" if isinstance(cause, UnicodeDecodeError) else
+               "the JSON is nested too deeply" if isinstance(cause, RecursionError) else "the body cannot be read as JSON")
+        error = {"type": "json_invalid", "loc": ["body"], "msg": why}
+    else:
+        return None
+    return JSONResponse(status_code=422, content={"detail": [error]})
 
 
 def _needs_key(dependant: Dependant) -> bool:
@@ -194,9 +205,7 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        if exc.status_code == 400 and exc.__cause__ is not None and exc.detail == "There was an error parsing the body":
-            return _unparsable_body(exc.__cause__)
-        return await http_exception_handler(request, exc)
+        return unparsable_body(exc) or await http_exception_handler(request, exc)
 
     for module in (health, classify, model_routes, feedback, ledger, metrics, surveys):
         _document_error_statuses(module.router.routes)

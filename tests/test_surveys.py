@@ -230,6 +230,10 @@ def test_http_errors_name_the_upload_and_the_form_field_never_a_server_path(smal
             assert error["loc"] == ["body", field] and error["msg"].startswith(start), error
             assert "cxnlp-survey" not in error["msg"] and tempfile.gettempdir() not in error["msg"]
             assert not re.search(r"--[a-z]", error["msg"]), error
+        boundary = "b0undary"
+        r = client.post("/v1/surveys/report", content=f"--{boundary}\r\n-6.25e+16--{boundary}--\r\n",
+                        headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        assert r.status_code == 422 and r.json()["detail"][0]["msg"].startswith("the form cannot be read"), r.text
 
 
 def test_http_refuses_an_export_over_the_cell_cap_with_413(small_model, tmp_path):
