@@ -426,6 +426,30 @@ def test_gbk_files_of_simplified_traditional_or_symbols_stay_gb18030(tmp_path, t
         assert [r.values["text"] for r in table.rows] == [text, text] and table.encoding == "gb18030"
 
 
+@pytest.mark.parametrize("rows", [
+    ["快递太慢了,Иванов Сергей Петрович", "客服态度差,Смирнова Анна Владимировна", "退款很快,Кузнецов Дмитрий"],
+    ["屏幕坏了,ソニー ブラビア テレビ", "不制冷,パナソニック 冷蔵庫", "很好用,シャープ エアコン"],
+    ["参数α=0.05 β=0.2 γ=1.5 δ=3,好", "λ=2.4 μ=0.1 σ=1.2,差"],
+    ["┌──────┐,│ 服务差 │", "└──────┘,╰──╯"],
+])
+def test_gbk_files_with_names_or_symbols_of_other_scripts_stay_gb18030(tmp_path, rows):
+    # GBK's rows of kana, Greek, Cyrillic and box drawing are Big5's most common characters: they
+    # must not make a GBK file read as Big5 (the file would be silently garbled)
+    path = tmp_path / "f.csv"
+    path.write_bytes(("text,name\n" + "".join(f"{r}\n" for r in rows)).encode("gbk"))
+    with open_table(path) as table:
+        assert [f"{r.values['text']},{r.values['name']}" for r in table.rows] == rows
+        assert table.encoding == "gb18030"
+
+
+def test_a_big5_file_whose_gb18030_reading_is_half_common_is_read_as_big5(tmp_path):
+    text = "謝謝你們的服務，這次購買的產品質量很好，物流也很快。"  # its GB18030 reading: 50% common characters
+    path = tmp_path / "f.csv"
+    path.write_bytes(f"id,text\n1,{text}\n2,{text}\n".encode("big5"))
+    with open_table(path) as table:
+        assert [r.values["text"] for r in table.rows] == [text, text] and table.encoding == "big5"
+
+
 def test_a_file_no_chinese_reading_fits_is_refused_with_a_hint(tmp_path):
     path = tmp_path / "f.csv"
     path.write_bytes("id,text\n1,サービスの態度がとても悪いです。電話しても誰も出ません\n2,配達が三日遅れました\n"
