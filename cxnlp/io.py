@@ -373,10 +373,17 @@ def _open_xlsx(path: Path, sheet: str | None) -> Table:
 
 
 _XML_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
-_XML_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?<!/)>(.*?)</(?:\w+:)?c>", re.S)
+# A cell with its body; the body never runs past the next cell's start, so a cell left open (a
+# crafted file) costs one look ahead, not one per cell after it.
+_XML_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?<!/)>((?:[^<]|<(?!(?:\w+:)?c[\s/>]))*?)</(?:\w+:)?c>", re.S)
 _XML_REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
 _XML_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]")
 _XML_STR = re.compile(rb'\bt="str"')
+
+
+# A piece of sheet XML is cut at a row's edge; a "row" longer than this (none that Excel writes; a crafted
+# file may have one) is handed on as it is, so the work and memory stay bounded by the piece.
+_MAX_PIECE = 8 << 20
 
 
 def _sheet_xml(zf: Any, part: str) -> Iterator[bytes]:
@@ -388,7 +395,7 @@ def _sheet_xml(zf: Any, part: str) -> Iterator[bytes]:
             data = carry + chunk
             cut = data.rfind(b"row>") + 4 if chunk else len(data)  # after </row> or <row>
             if cut < 4:
-                cut = 0
+                cut = 0 if len(data) < _MAX_PIECE else len(data)
             carry, data = data[cut:], data[:cut]
             if data:
                 yield data

@@ -483,6 +483,35 @@ def test_a_workbook_over_the_cell_cap_is_refused_before_it_is_parsed(tmp_path, m
         open_table(path, max_cells=1205)
 
 
+def test_sheet_xml_without_row_edges_comes_in_bounded_pieces(tmp_path, monkeypatch):
+    import zipfile
+
+    from cxnlp import io as cio
+
+    path = tmp_path / "w.zip"  # a crafted sheet: no row edge in megabytes of it
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("s.xml", b"<worksheet><sheetData><row r='1'>" + b" " * (5 << 20) + b"<c r='A1'/>")
+    monkeypatch.setattr(cio, "_MAX_PIECE", 2 << 20, raising=False)
+    with zipfile.ZipFile(path) as zf:
+        pieces = [len(p) for p in cio._sheet_xml(zf, "s.xml")]
+    assert max(pieces) <= (3 << 20) and sum(pieces) == (5 << 20) + 44
+
+
+def test_a_cell_left_open_does_not_take_the_cells_after_it(tmp_path):
+    import zipfile
+
+    from cxnlp.io import _unsaved_formulas
+
+    class Sheet:
+        _worksheet_path = "s.xml"
+
+    path = tmp_path / "w.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("s.xml", b'<worksheet><sheetData><row r="2"><c r="A2"><f>1+1</f><c r="B2"><f>2+2</f></c>'
+                             b'</row></sheetData></worksheet>')
+    assert _unsaved_formulas(path, Sheet()) == {2: ["B2"]}
+
+
 def test_a_text_file_over_the_cell_cap_stops_where_it_passes_it(tmp_path):
     from cxnlp.errors import InputTooLarge
 
