@@ -403,7 +403,27 @@ def _sheet_xml(zf: Any, part: str) -> Iterator[bytes]:
                 return
 
 
-_XML_ROOT = re.compile(rb"<(\w+:)?worksheet\b")
+# A cell's start tag, whatever its namespace prefix and whatever space follows its name.
+_XML_CELL_START = re.compile(rb"<(?:[^\s<>/:]+:)?c[\s/>]")
+
+
+def _worksheet_parts(zf: Any) -> list[str]:
+    """The worksheet parts openpyxl reads: those the workbook's relationships name, wherever they are in
+    the archive. Every XML part when the workbook cannot be resolved (``_open_xlsx`` says why)."""
+    try:
+        from openpyxl.packaging.manifest import Manifest
+        from openpyxl.reader.excel import _find_workbook_part
+        from openpyxl.reader.workbook import WorkbookParser
+        from openpyxl.xml.constants import ARC_CONTENT_TYPES
+        from openpyxl.xml.functions import fromstring
+
+        package = Manifest.from_tree(fromstring(zf.read(ARC_CONTENT_TYPES)))
+        parser = WorkbookParser(zf, _find_workbook_part(package).PartName[1:])
+        parser.parse()
+        names = set(zf.namelist())
+        return [rel.target for _, rel in parser.find_sheets() if rel.target in names]
+    except Exception:  # noqa: BLE001 - a broken workbook: count everything that may be a sheet
+        return [n for n in zf.namelist() if n.lower().endswith(".xml")]
 
 
 def _check_workbook_cells(path: Path, max_cells: int) -> None:
@@ -417,14 +437,9 @@ def _check_workbook_cells(path: Path, max_cells: int) -> None:
         return  # not a workbook: ``_open_xlsx`` says what it is
     cells = 0
     with zf:
-        for part in (n for n in zf.namelist() if re.fullmatch(r"xl/worksheets/[^/]+\.xml", n)):
-            tags: tuple[bytes, bytes] | None = None
+        for part in _worksheet_parts(zf):
             for data in _sheet_xml(zf, part):
-                if tags is None:
-                    root = _XML_ROOT.search(data)
-                    prefix = (root[1] or b"") if root else b""
-                    tags = (b"<" + prefix + b"c ", b"<" + prefix + b"c>")
-                cells += data.count(tags[0]) + data.count(tags[1])
+                cells += sum(1 for _ in _XML_CELL_START.finditer(data))
                 if cells > max_cells:
                     raise InputTooLarge(f"{path}: more than {max_cells:,} cells; split the workbook into smaller "
                                         "files")

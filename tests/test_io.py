@@ -483,6 +483,39 @@ def test_a_workbook_over_the_cell_cap_is_refused_before_it_is_parsed(tmp_path, m
         open_table(path, max_cells=1205)
 
 
+def _rewritten(src, dst, change):
+    """A copy of a workbook with some parts renamed or edited: ``change(name, data) -> (name, data)``."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(*change(info.filename, zin.read(info.filename)))
+
+
+def _moved_sheet(name, data):  # the sheet where the workbook's relationships say, not in xl/worksheets/
+    if name == "xl/worksheets/sheet1.xml":
+        return "xl/data/s.xml", data
+    return name, data.replace(b"/xl/worksheets/sheet1.xml", b"/xl/data/s.xml").replace(
+        b"worksheets/sheet1.xml", b"data/s.xml")
+
+
+def _spaced_cells(name, data):  # any white space may follow a tag's name: <c\nr="A1">
+    return name, data.replace(b"<c r=", b"<c\nr=") if name == "xl/worksheets/sheet1.xml" else data
+
+
+@pytest.mark.parametrize("change", [_moved_sheet, _spaced_cells])
+def test_the_cell_cap_counts_the_cells_openpyxl_reads_wherever_and_however_written(tmp_path, change):
+    from cxnlp.errors import InputTooLarge
+
+    plain, path = tmp_path / "plain.xlsx", tmp_path / "w.xlsx"
+    _workbook(plain, {"s": [["id", "text", "score"]] + [[i, "快递太慢", 1] for i in range(200)]})
+    _rewritten(plain, path, change)
+    with open_table(path) as table:  # openpyxl reads the rewritten workbook as it is
+        assert len(list(table.rows)) == 200
+    with pytest.raises(InputTooLarge, match=r"more than 600 cells"):
+        open_table(path, max_cells=600)
+
+
 def test_sheet_xml_without_row_edges_comes_in_bounded_pieces(tmp_path, monkeypatch):
     import zipfile
 
