@@ -481,7 +481,7 @@ def _open_jsonl(lines: DecodedLines, source: str) -> Table:
                 obj = json.loads(line)
                 if isinstance(obj, dict):
                     first_keys = list(obj)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # the row says what is wrong with it
                 pass
             break
 
@@ -503,8 +503,15 @@ def _open_jsonl(lines: DecodedLines, source: str) -> Table:
                 except json.JSONDecodeError as exc:
                     yield Row(number, {}, f"invalid JSON: {exc.msg} at column {exc.colno}")
                     continue
+                except (ValueError, RecursionError) as exc:  # a number of 4,300+ digits; 1,000 levels
+                    yield Row(number, {}, "invalid JSON: " + ("nested too deeply" if isinstance(exc, RecursionError)
+                                                              else "a number too long to read"))
+                    continue
             if not isinstance(obj, dict):
                 yield Row(number, {"value": obj}, "a JSONL line must be an object")
+                continue
+            if line.count("[") + line.count("{") > MAX_JSON_DEPTH and _deeper_than(obj, MAX_JSON_DEPTH):
+                yield Row(number, {}, f"invalid JSON: nested more than {MAX_JSON_DEPTH} levels deep")
                 continue
             repeated = _repeated_key(line, obj)
             if repeated is not None:
@@ -514,6 +521,23 @@ def _open_jsonl(lines: DecodedLines, source: str) -> Table:
             yield Row(number, obj)
 
     return Table(source, first_keys, rows(), encoding=lines.encoding)
+
+
+# Deepest nesting a JSONL row may have: the writers (orjson) refuse 255 levels and the standard parser
+# about 1,000; no feedback export nests its fields more than a few.
+MAX_JSON_DEPTH = 100
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects in ``value`` nest more than ``limit`` levels (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if type(item) is dict or type(item) is list:
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if type(item) is dict else item))
+    return False
 
 
 class _RepeatedKey(ValueError):

@@ -344,6 +344,22 @@ def test_a_jsonl_key_written_twice_is_an_error_row(tmp_path):
     assert [r.values["text"] for r in rows if not r.problem] == ["快递三天没动静", "房间干净"]
 
 
+@pytest.mark.parametrize("depth", [1, 300, 1000, 3000])
+def test_jsonl_nested_too_deeply_or_with_a_huge_number_is_an_error_row_not_a_traceback(tmp_path, depth):
+    nested = "[" * depth + "]" * depth  # orjson reads 1,000 levels that the standard parser cannot
+    path = tmp_path / "f.jsonl"
+    path.write_text(f'{{"text": "退款", "a": {nested}}}\n{{"text": "快递三天没动静"}}\n'
+                    f'{{"text": "客服态度差", "n": {"9" * 5000}}}\n{{"text": "前台很热情", "a": {nested}}}\n',
+                    encoding="utf-8")
+    with open_table(path) as table:
+        rows = list(table.rows)
+        assert table.columns == (["text", "a"] if depth < 1000 else [])
+    problems = [r.problem for r in rows]
+    nested_problem = None if depth == 1 else f"invalid JSON: nested {'too deeply' if depth > 1000 else 'more than 100 levels deep'}"
+    assert problems == [nested_problem, None, "invalid JSON: a number too long to read", nested_problem]
+    assert rows[1].values == {"text": "快递三天没动静"}
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".txt", ".jsonl"])
 def test_a_stray_nul_byte_costs_its_row_not_the_file(tmp_path, suffix):
     path = tmp_path / f"f{suffix}"
