@@ -120,6 +120,16 @@ def test_unwritable_output_is_one_line_and_leaves_nothing(tmp_path, where):
     assert where == "proc" or list(out.iterdir()) == []
 
 
+def test_an_unwritable_json_report_is_one_line_not_a_traceback(tmp_path):
+    data = tmp_path / "labeled.csv"
+    data.write_text("text,categories,sentiment\n快递三天没到,speed,negative\n", encoding="utf-8")
+    out = Path("/proc/cxnlp-no-such-report.json")
+    result = run("data", "report", data, "--json", out)
+    assert result.exit_code == 1 and not isinstance(result.exception, OSError)
+    assert result.stderr.strip().splitlines()[-1] == f"error: {out}: cannot write the output there (No such file or directory)"
+    assert [p.name for p in tmp_path.iterdir()] == ["labeled.csv"]
+
+
 def test_parallel_workers_give_the_same_rows_in_order(tmp_path):
     src = tmp_path / "in.jsonl"
     texts = [f"第{i}单 快递三天没到，客服也不回" if i % 2 else f"第{i}次住，前台很热情" for i in range(60)]
