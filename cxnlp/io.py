@@ -555,12 +555,31 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+def _keys_in(value: Any) -> int:
+    """How many keys the objects in ``value`` hold, nested ones too (walked without recursion)."""
+    keys, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            keys += len(item)
+            stack.extend(v for v in item.values() if type(v) is dict or type(v) is list)
+        elif type(item) is list:
+            stack.extend(v for v in item if type(v) is dict or type(v) is list)
+    return keys
+
+
+def _no_space_after_quote(line: str) -> bool:
+    return '" ' not in line and '"\t' not in line and '"\r' not in line
+
+
 def _repeated_key(line: str, obj: dict[str, Any]) -> str | None:
     """A key written twice in one object of a JSONL line (parsers keep the last silently), or None.
 
-    Every key has its own ``:`` outside strings, so a flat object with as many ``:`` in the line as keys
-    repeats none: the usual line costs a count; others are parsed again keeping the pairs."""
-    if line.count(":") == len(obj) and not any(type(v) is dict or type(v) is list for v in obj.values()):
+    Every key has its own ``:`` outside strings, after its closing quote and any white space: a line with
+    as many ``:`` as its object has keys, or (no quote followed by white space) as many ``":`` as its
+    objects hold keys, nested ones too, repeats none. The usual line (nested, or with times such as
+    "10:00" in its values) costs a count; others are parsed again keeping the pairs."""
+    if line.count(":") == len(obj) or (_no_space_after_quote(line) and line.count('":') == _keys_in(obj)):
         return None
     try:
         json.loads(line, object_pairs_hook=_unique_pairs)

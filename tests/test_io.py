@@ -344,6 +344,25 @@ def test_a_jsonl_key_written_twice_is_an_error_row(tmp_path):
     assert [r.values["text"] for r in rows if not r.problem] == ["快递三天没动静", "房间干净"]
 
 
+def test_jsonl_repeated_keys_are_found_cheaply_in_usual_lines_and_surely_in_odd_ones(tmp_path, monkeypatch):
+    from cxnlp import io as cio
+
+    usual = ['{"text": "快递三天没动静", "time": "10:00", "meta": {"channel": "app", "tags": [{"a": 1}]}}',
+             '{"text":"客服态度差","meta":{"at":"2026-11-03 10:00:00"}}']
+    odd = ['{"text": "前台很热情", "meta": {"a": 1, "a" : 2}}',  # white space before a colon
+           '{"text": "退款", "meta": {"a": "x\\":", "a":2}}']    # a quote and colon inside a string
+    path = tmp_path / "f.jsonl"
+    path.write_text("\n".join(usual) + "\n", encoding="utf-8")
+    monkeypatch.setattr(cio, "_unique_pairs", lambda pairs: pytest.fail("a usual line was parsed twice"))
+    with open_table(path) as table:
+        assert [r.problem for r in table.rows] == [None, None]
+    monkeypatch.undo()
+    path.write_text("\n".join(odd) + "\n", encoding="utf-8")
+    with open_table(path) as table:
+        assert [r.problem for r in table.rows] == ["the key 'a' appears twice in one object; which value is meant "
+                                                   "cannot be told"] * 2
+
+
 @pytest.mark.parametrize("depth", [1, 300, 1000, 3000])
 def test_jsonl_nested_too_deeply_or_with_a_huge_number_is_an_error_row_not_a_traceback(tmp_path, depth):
     nested = "[" * depth + "]" * depth  # orjson reads 1,000 levels that the standard parser cannot
