@@ -794,11 +794,16 @@ class AtomicWriter:
 
     def write_formatted(self, payload: str | list[list[Any]]) -> None:
         """Append what ``RowFormatter.format`` made of some rows."""
-        if self._ws is not None:
-            for cells in payload:
-                self._ws.append(cells)
-        else:
-            self._fh.write(payload)  # type: ignore[union-attr,arg-type]
+        try:
+            if self._ws is not None:
+                for cells in payload:
+                    self._ws.append(cells)
+            else:
+                self._fh.write(payload)  # type: ignore[union-attr,arg-type]
+        except OSError as exc:  # a disk that fills up mid-run: callers abort, which removes the temp file
+            if self.path is None:
+                raise
+            raise cannot_write(self.path, exc) from None
 
     def commit(self) -> None:
         if self.formatter is None:

@@ -590,3 +590,23 @@ def test_a_text_file_over_the_cell_cap_stops_where_it_passes_it(tmp_path):
     with open_table(path, max_cells=199) as table:
         with pytest.raises(InputTooLarge, match=r"more than 199 cells \(over 99 rows of 2 columns\)"):
             list(table.rows)
+
+
+def test_a_disk_that_fills_up_mid_run_is_one_error_naming_the_output(tmp_path):
+    import errno
+
+    class FullDisk:
+        def write(self, _text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            pass
+
+    writer = AtomicWriter(tmp_path / "out.csv")
+    writer.open(["text"])
+    writer._fh.close()
+    writer._fh = FullDisk()
+    with pytest.raises(DataError, match=r"out\.csv: cannot write the output there \(No space left on device\)$"):
+        writer.write([{"text": "快递三天没动静"}])
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
