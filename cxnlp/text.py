@@ -192,6 +192,13 @@ class TokenTable:
         lo, hi = np.searchsorted(self.rows, [row, row + 1])
         return [Token(self.terms[k], int(self.starts[k]), int(self.ends[k])) for k in range(lo, hi)]
 
+    def split(self, n: int) -> list[list[Token]]:
+        """The tokens of each of the ``n`` texts (``tokens_of`` for every row, in one pass)."""
+        # tuple.__new__ builds the named tuples in C, without a Python call of Token.__new__ per token
+        tokens = list(map(tuple.__new__, repeat(Token), zip(self.terms, self.starts.tolist(), self.ends.tolist())))
+        bounds = np.searchsorted(self.rows, np.arange(n + 1)).tolist()
+        return [tokens[lo:hi] for lo, hi in zip(bounds, bounds[1:])]
+
 
 # Characters a dropped token may consist of: the punctuation above and every white-space character.
 _STRIP_CHARS = "".join(sorted(_DROP_CHARS)) + "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
@@ -422,8 +429,12 @@ def _pii_views(norm: str) -> list[tuple[str, list[int] | None]]:
     that without single spaces between digits, so numbers split by either are still found; a span
     found there covers the characters removed inside it, and masking keeps the length."""
     views: list[tuple[str, list[int] | None]] = [(norm, None)]
+    # Format characters are never printable: most texts skip the search (and building its pattern)
+    hidden = not norm.isprintable() and _format_chars().search(norm) is not None
+    if not hidden and not _DIGIT_SPACE.search(norm):
+        return views
     index = list(range(len(norm)))
-    if _format_chars().search(norm):
+    if hidden:
         keep = [i for i in index if not _format_chars().fullmatch(norm[i])]
         index = keep
         views.append(("".join(norm[i] for i in keep), keep))

@@ -1,8 +1,9 @@
 """Cue words found as words: on jieba token boundaries, never inside a digit run or a longer word, and
 not when a negation just before them takes them back ("从来不给差评").
 
-Severity rules use it today; any other rule family (urgency, …) builds its own ``CueMatcher`` from its
-word list and calls ``find`` or ``matches`` the same way.
+Severity, urgency and problem rules each build their own ``CueMatcher`` from their word lists and call
+``find`` or ``matches`` the same way. ``CueTexts`` holds a batch of texts that several matchers read, so
+each text is normalized once and segmented at most once, whichever rule needs its tokens first.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from cxnlp.text import Token, normalize, tokenize_spans
+from cxnlp.text import Token, normalize, tokenize_batch, tokenize_spans
 
 # Words that take back a cue right after them in the same clause ("没有受伤", "我不会投诉", "从来不给差评").
 NEGATORS = frozenset({"不", "没", "没有", "从不", "从来不", "从没", "从没有", "从来没", "从来没有", "别", "不会",
@@ -51,17 +52,15 @@ class CueMatcher:
         tokens needed."""
         return self._any is not None and self._any.search(normalized) is not None
 
-    def find(self, text: str, tokens: Sequence[Token] | None = None) -> list[CueHit]:
-        """Every cue that counts in ``text``, in order (``tokens`` are ``tokenize_spans(text)`` when the
-        caller has them, e.g. from one ``tokenize_batch`` over many texts)."""
+    def find(self, text: str, tokens: Sequence[Token] | None = None, norm: str | None = None) -> list[CueHit]:
+        """Every cue that counts in ``text``, in order (``tokens`` are ``tokenize_spans(text)`` and
+        ``norm`` is ``normalize(text)`` when the caller has them, e.g. from a ``CueTexts``)."""
         if self._any is None:
             return []
-        norm = normalize(text)
+        norm = normalize(text) if norm is None else norm
         if not self._any.search(norm):  # most texts hold no cue: one pass over them
             return []
-        candidates = [(cue, m.start()) for cue in self.cues for m in re.finditer(re.escape(cue), norm)]
-        if not candidates:
-            return []
+        candidates = [(cue, start) for cue in self.cues if cue in norm for start in _occurrences(norm, cue)]
         tokens = list(tokens) if tokens is not None else tokenize_spans(text)
         starts = {t.start: k for k, t in enumerate(tokens)}
         ends = {t.end for t in tokens}
@@ -80,8 +79,8 @@ class CueMatcher:
             hits.append(CueHit(cue, start, end))
         return sorted(hits, key=lambda h: (h.start, h.end))
 
-    def matches(self, text: str, tokens: Sequence[Token] | None = None) -> bool:
-        return bool(self.find(text, tokens))
+    def matches(self, text: str, tokens: Sequence[Token] | None = None, norm: str | None = None) -> bool:
+        return bool(self.find(text, tokens, norm))
 
     def _negated(self, norm: str, tokens: Sequence[Token], k: int) -> bool:
         counted, j = 0, k - 1
@@ -94,3 +93,39 @@ class CueMatcher:
             counted += word not in SAYING_WORDS
             j -= 1
         return False
+
+
+def _occurrences(text: str, word: str) -> list[int]:
+    """Where ``word`` starts in ``text``, left to right without overlaps (as ``re.finditer`` finds it)."""
+    found, at = [], text.find(word)
+    while at >= 0:
+        found.append(at)
+        at = text.find(word, at + len(word))
+    return found
+
+
+class CueTexts:
+    """A batch of texts read by several cue matchers (severity, urgency and problem rules): each text is
+    normalized once, and segmented once, in one ``tokenize_batch`` call for all the texts a rule first
+    needs the tokens of; ``tokens`` stays None for a text no matcher may match."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = list(texts)
+        self.norms = [normalize(t) for t in self.texts]
+        self._tokens: dict[int, list[Token]] = {}
+
+    @classmethod
+    def of(cls, texts: "Sequence[str] | CueTexts") -> "CueTexts":
+        return texts if isinstance(texts, CueTexts) else cls(texts)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def segment(self, rows: Iterable[int]) -> None:
+        """Segment, in one call, the texts of ``rows`` not segmented yet."""
+        todo = [i for i in dict.fromkeys(rows) if i not in self._tokens]
+        if todo:
+            self._tokens.update(zip(todo, tokenize_batch([self.texts[i] for i in todo]).split(len(todo))))
+
+    def tokens(self, row: int) -> list[Token] | None:
+        return self._tokens.get(row)
