@@ -77,6 +77,17 @@ def test_schema_carries_its_alembic_revision(ledger_url):
         assert conn.execute(text("select version_num from alembic_version")).scalar() == head_revision()
 
 
+def test_sqlite_sessions_reuse_the_connection_returned_last(tmp_path):
+    """Only the connections in use at once warm a page cache (a service worker kept five warm)."""
+    engine = get_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    first, second = engine.connect(), engine.connect()
+    last = second.connection.dbapi_connection
+    first.close()
+    second.close()
+    with engine.connect() as again:
+        assert again.connection.dbapi_connection is last
+
+
 def test_record_masks_personal_data_and_sets_severity_department_due(ledger_url):
     with Session(get_engine(ledger_url)) as session:
         now = datetime(2026, 11, 5, 10, 0)
