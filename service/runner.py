@@ -17,10 +17,16 @@ from pathlib import Path
 import uvicorn
 
 from cxnlp.errors import ConfigError
+from cxnlp.ledger.db import limit_sqlite_heap
 from cxnlp.ledger.db import prepare as prepare_ledger
 from cxnlp.settings import get_settings
 from cxnlp.store import load_model
 from service.model_sync import ModelSync, follow
+
+
+# The SQLite heap (page caches) a worker keeps: five pooled connections filled 2 MB caches each as the
+# ledger grew under a soak, with no query faster for it.
+SQLITE_HEAP_BYTES = 4 * 2**20
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -60,6 +66,7 @@ def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1,
     model = load_model(model_dir or settings.model_dir)
     model.warm_up()
     prepare_ledger(settings.ledger_url)  # schema ready before workers fork (they would race otherwise)
+    limit_sqlite_heap(SQLITE_HEAP_BYTES)  # process-wide: every worker inherits it
     metrics_dir = None
     if workers > 1:
         # Metrics summed over workers: prometheus-client reads this before its first import (below).

@@ -88,6 +88,18 @@ def test_sqlite_sessions_reuse_the_connection_returned_last(tmp_path):
         assert again.connection.dbapi_connection is last
 
 
+def test_the_sqlite_heap_limit_reaches_every_ledger_connection(tmp_path):
+    from cxnlp.ledger.db import limit_sqlite_heap
+
+    engine = get_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        limit_sqlite_heap(4 * 2**20)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA soft_heap_limit").scalar() == 4 * 2**20
+    finally:
+        limit_sqlite_heap(0)
+
+
 def test_record_masks_personal_data_and_sets_severity_department_due(ledger_url):
     with Session(get_engine(ledger_url)) as session:
         now = datetime(2026, 11, 5, 10, 0)

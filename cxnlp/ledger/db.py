@@ -158,6 +158,21 @@ def session_scope(url: str) -> Iterator[Session]:
         session.close()
 
 
+def limit_sqlite_heap(max_bytes: int) -> None:
+    """Ask SQLite to keep the heap it uses in this process (the page caches of all its connections, up to
+    2 MB each) within ``max_bytes``: past it, SQLite recycles cached pages instead of allocating more.
+
+    A soft, process-wide limit (``PRAGMA soft_heap_limit``) that forked workers inherit: for a long-running
+    service, whose pooled connections otherwise each fill their own cache as the ledger grows. Ledger
+    queries scan more pages than a cache holds anyway, and the system's file cache serves the rest.
+    0 lifts the limit."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.execute(f"PRAGMA soft_heap_limit={int(max_bytes)}")
+
+
 def lock_for_write(session: Session) -> None:
     """On SQLite, take the database's write lock before this session reads what it will change.
 
