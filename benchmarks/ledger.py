@@ -102,9 +102,14 @@ def load_model():
 
 
 def predictions(model, rows: list[dict]) -> list:
+    """As `classify --ledger` makes them: with the model's tokens kept for the ledger rules (where this
+    cxnlp can)."""
+    import inspect
+
     from cxnlp.prediction import predict_texts
 
-    return predict_texts(model, [r["text"] for r in rows])
+    keep = {"keep_tokens": True} if "keep_tokens" in inspect.signature(predict_texts).parameters else {}
+    return predict_texts(model, [r["text"] for r in rows], **keep)
 
 
 def read_rows(path: Path) -> list:

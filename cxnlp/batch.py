@@ -97,8 +97,9 @@ def _rows_to_texts(rows: list[Row], text_column: str) -> list[Any]:
     return [None if r.problem and not r.values else r.values.get(text_column) for r in rows]
 
 
-def _classify_chunk(model: LoadedModel, rows: list[Row], text_column: str) -> list[Prediction]:
-    preds = predict_texts(model, _rows_to_texts(rows, text_column))
+def _classify_chunk(model: LoadedModel, rows: list[Row], text_column: str,
+                    keep_tokens: bool = False) -> list[Prediction]:
+    preds = predict_texts(model, _rows_to_texts(rows, text_column), keep_tokens=keep_tokens)
     for row, pred in zip(rows, preds):
         if row.problem:  # a row with no values (undecodable, invalid JSON) has no text: its problem says it all
             reason = f"{row.where}: {row.problem}"
@@ -132,7 +133,7 @@ def output_columns(rows: list[Row], input_columns: list[str]) -> list[str]:
 
 def _classify_and_format(model: LoadedModel, rows: list[Row], text_column: str, formatter: RowFormatter,
                          prepare: SinkPrepare | None) -> ChunkResult:
-    preds = _classify_chunk(model, rows, text_column)
+    preds = _classify_chunk(model, rows, text_column, keep_tokens=prepare is not None)  # the sink reads them
     tally = BatchSummary()
     tally.add(preds)
     output, tally.cut_cells = formatter.format_counted([output_row(r, p) for r, p in zip(rows, preds)])

@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -191,13 +192,6 @@ class TokenTable:
     def tokens_of(self, row: int) -> list[Token]:
         lo, hi = np.searchsorted(self.rows, [row, row + 1])
         return [Token(self.terms[k], int(self.starts[k]), int(self.ends[k])) for k in range(lo, hi)]
-
-    def split(self, n: int) -> list[list[Token]]:
-        """The tokens of each of the ``n`` texts (``tokens_of`` for every row, in one pass)."""
-        # tuple.__new__ builds the named tuples in C, without a Python call of Token.__new__ per token
-        tokens = list(map(tuple.__new__, repeat(Token), zip(self.terms, self.starts.tolist(), self.ends.tolist())))
-        bounds = np.searchsorted(self.rows, np.arange(n + 1)).tolist()
-        return [tokens[lo:hi] for lo, hi in zip(bounds, bounds[1:])]
 
 
 # Characters a dropped token may consist of: the punctuation above and every white-space character.
@@ -409,14 +403,11 @@ _PII_KINDS: tuple[_PiiKind, ...] = (
 _PII_HINT = re.compile(r"[0-9@]|身份|证件|微信|威信|薇信|v信|wechat|weixin|vx|wx|qq|扣扣")
 
 
-@lru_cache(maxsize=1)
-def _format_chars() -> re.Pattern[str]:
-    """Invisible format characters (Unicode category Cf: zero-width space/joiners, direction marks,
-    word joiner, BOM, soft hyphen ...), which a writer can slip into a number to hide it from the patterns."""
-    import unicodedata
-
-    chars = "".join(chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf")
-    return re.compile("[" + re.escape(chars) + "]")
+def _is_format_char(ch: str) -> bool:
+    """An invisible format character (Unicode category Cf: zero-width space/joiners, direction marks,
+    word joiner, BOM, soft hyphen ...), which a writer can slip into a number to hide it from the patterns.
+    None is printable, so a printable text holds none (the usual case: no character is looked at)."""
+    return unicodedata.category(ch) == "Cf"
 
 
 # A single space between two digits: "1 3 8 1 2 3 4 5 6 7 8" is a phone number written digit by digit.
@@ -429,13 +420,12 @@ def _pii_views(norm: str) -> list[tuple[str, list[int] | None]]:
     that without single spaces between digits, so numbers split by either are still found; a span
     found there covers the characters removed inside it, and masking keeps the length."""
     views: list[tuple[str, list[int] | None]] = [(norm, None)]
-    # Format characters are never printable: most texts skip the search (and building its pattern)
-    hidden = not norm.isprintable() and _format_chars().search(norm) is not None
+    hidden = not norm.isprintable() and any(map(_is_format_char, norm))
     if not hidden and not _DIGIT_SPACE.search(norm):
         return views
     index = list(range(len(norm)))
     if hidden:
-        keep = [i for i in index if not _format_chars().fullmatch(norm[i])]
+        keep = [i for i in index if not _is_format_char(norm[i])]
         index = keep
         views.append(("".join(norm[i] for i in keep), keep))
     text = views[-1][0]

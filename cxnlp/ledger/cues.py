@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from cxnlp.text import Token, normalize, tokenize_batch, tokenize_spans
+import numpy as np
+
+from cxnlp.text import Token, TokenTable, normalize, tokenize_batch, tokenize_spans
 
 # Words that take back a cue right after them in the same clause ("没有受伤", "我不会投诉", "从来不给差评").
 NEGATORS = frozenset({"不", "没", "没有", "从不", "从来不", "从没", "从没有", "从来没", "从来没有", "别", "不会",
@@ -22,6 +25,18 @@ NEGATION_WINDOW = 2                         # tokens before a cue that a negator
 SAYING_WORDS = frozenset({"说", "要", "说要", "想", "想要", "打算", "准备", "会", "去"})
 _CLAUSE_END = re.compile(r"[,.;!?]")       # normalized clause punctuation: a negation does not reach past it
 _WORD_CHAR = re.compile(r"[0-9a-z]")
+
+
+class Spans(NamedTuple):
+    """A text's tokens as a ``CueMatcher`` reads them: where each starts and where it ends, in order
+    (one object per text instead of a ``Token`` per token: a batch of texts has a million tokens)."""
+
+    starts: list[int]
+    ends: list[int]
+
+    @classmethod
+    def of(cls, tokens: "Sequence[Token] | Spans") -> "Spans":
+        return tokens if isinstance(tokens, Spans) else cls([t.start for t in tokens], [t.end for t in tokens])
 
 
 @dataclass(frozen=True)
@@ -52,18 +67,19 @@ class CueMatcher:
         tokens needed."""
         return self._any is not None and self._any.search(normalized) is not None
 
-    def find(self, text: str, tokens: Sequence[Token] | None = None, norm: str | None = None) -> list[CueHit]:
-        """Every cue that counts in ``text``, in order (``tokens`` are ``tokenize_spans(text)`` and
-        ``norm`` is ``normalize(text)`` when the caller has them, e.g. from a ``CueTexts``)."""
+    def find(self, text: str, tokens: Sequence[Token] | Spans | None = None,
+             norm: str | None = None) -> list[CueHit]:
+        """Every cue that counts in ``text``, in order (``tokens`` are ``tokenize_spans(text)``, or their
+        ``Spans``, and ``norm`` is ``normalize(text)`` when the caller has them, e.g. from a ``CueTexts``)."""
         if self._any is None:
             return []
         norm = normalize(text) if norm is None else norm
         if not self._any.search(norm):  # most texts hold no cue: one pass over them
             return []
         candidates = [(cue, start) for cue in self.cues if cue in norm for start in _occurrences(norm, cue)]
-        tokens = list(tokens) if tokens is not None else tokenize_spans(text)
-        starts = {t.start: k for k, t in enumerate(tokens)}
-        ends = {t.end for t in tokens}
+        spans = Spans.of(tokens if tokens is not None else tokenize_spans(text))
+        starts = dict(zip(spans.starts, range(len(spans.starts))))
+        ends = set(spans.ends)
         hits = []
         for cue, start in candidates:
             end = start + len(cue)
@@ -72,22 +88,22 @@ class CueMatcher:
                 continue
             if end not in ends:
                 # the head of a longer word: only for a cue and a continuation that are not digits/Latin
-                if end > tokens[k].end or _WORD_CHAR.match(norm[end - 1]) or _WORD_CHAR.match(norm[end]):
+                if end > spans.ends[k] or _WORD_CHAR.match(norm[end - 1]) or _WORD_CHAR.match(norm[end]):
                     continue
-            if self._negated(norm, tokens, k):
+            if self._negated(norm, spans, k):
                 continue
             hits.append(CueHit(cue, start, end))
         return sorted(hits, key=lambda h: (h.start, h.end))
 
-    def matches(self, text: str, tokens: Sequence[Token] | None = None, norm: str | None = None) -> bool:
+    def matches(self, text: str, tokens: Sequence[Token] | Spans | None = None, norm: str | None = None) -> bool:
         return bool(self.find(text, tokens, norm))
 
-    def _negated(self, norm: str, tokens: Sequence[Token], k: int) -> bool:
+    def _negated(self, norm: str, spans: Spans, k: int) -> bool:
         counted, j = 0, k - 1
         while j >= 0 and counted < self.window:
-            if _CLAUSE_END.search(norm, tokens[j].end, tokens[j + 1].start):
+            if _CLAUSE_END.search(norm, spans.ends[j], spans.starts[j + 1]):
                 return False
-            word = norm[tokens[j].start:tokens[j].end]
+            word = norm[spans.starts[j]:spans.ends[j]]
             if word in self.negators:
                 return True
             counted += word not in SAYING_WORDS
@@ -107,12 +123,21 @@ def _occurrences(text: str, word: str) -> list[int]:
 class CueTexts:
     """A batch of texts read by several cue matchers (severity, urgency and problem rules): each text is
     normalized once, and segmented once, in one ``tokenize_batch`` call for all the texts a rule first
-    needs the tokens of; ``tokens`` stays None for a text no matcher may match."""
+    needs the tokens of; ``tokens`` stays None for a text no matcher may match.
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    Tokens already made are reused instead: ``table``, the texts' own ``TokenTable`` (the model's, from
+    the same ``tokenize_batch``), or per text ``same_as``, a (``CueTexts``, row) holding the very same
+    text (the ledger's masked text where masking changed nothing, and the texts the model read)."""
+
+    def __init__(self, texts: Sequence[str], table: TokenTable | None = None,
+                 same_as: Sequence[tuple["CueTexts", int] | None] | None = None) -> None:
         self.texts = list(texts)
-        self.norms = [normalize(t) for t in self.texts]
-        self._tokens: dict[int, list[Token]] = {}
+        self._same_as = [s if s is not None and s[0].texts[s[1]] == t else None
+                         for s, t in zip(same_as, self.texts)] if same_as is not None else None
+        self.norms = [normalize(t) if s is None else s[0].norms[s[1]]
+                      for t, s in zip(self.texts, self._same_as or [None] * len(self.texts))]
+        self._table = _TableSpans(table, len(self.texts)) if table is not None else None
+        self._tokens: dict[int, Spans] = {}
 
     @classmethod
     def of(cls, texts: "Sequence[str] | CueTexts") -> "CueTexts":
@@ -122,10 +147,38 @@ class CueTexts:
         return len(self.texts)
 
     def segment(self, rows: Iterable[int]) -> None:
-        """Segment, in one call, the texts of ``rows`` not segmented yet."""
+        """Segment, in one call, the texts of ``rows`` that have no tokens yet (or take them where made)."""
         todo = [i for i in dict.fromkeys(rows) if i not in self._tokens]
-        if todo:
-            self._tokens.update(zip(todo, tokenize_batch([self.texts[i] for i in todo]).split(len(todo))))
+        if not todo:
+            return
+        if self._table is not None:
+            self._tokens.update((i, self._table.spans(i)) for i in todo)
+            return
+        own, borrowed = [], {}
+        for i in todo:
+            source = self._same_as[i] if self._same_as is not None else None
+            if source is None:
+                own.append(i)
+            else:
+                borrowed.setdefault(id(source[0]), (source[0], []))[1].append((i, source[1]))
+        for other, pairs in borrowed.values():
+            other.segment(j for _, j in pairs)
+            self._tokens.update((i, other.tokens(j)) for i, j in pairs)
+        if own:
+            table = _TableSpans(tokenize_batch([self.texts[i] for i in own]), len(own))
+            self._tokens.update((i, table.spans(k)) for k, i in enumerate(own))
 
-    def tokens(self, row: int) -> list[Token] | None:
+    def tokens(self, row: int) -> Spans | None:
         return self._tokens.get(row)
+
+
+class _TableSpans:
+    """Each text's ``Spans`` out of a batch's ``TokenTable``: the arrays turned into lists once, then sliced."""
+
+    def __init__(self, table: TokenTable, n: int) -> None:
+        self.starts, self.ends = table.starts.tolist(), table.ends.tolist()
+        self.bounds = np.searchsorted(table.rows, np.arange(n + 1)).tolist()
+
+    def spans(self, row: int) -> Spans:
+        lo, hi = self.bounds[row], self.bounds[row + 1]
+        return Spans(self.starts[lo:hi], self.ends[lo:hi])

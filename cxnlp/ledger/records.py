@@ -74,7 +74,9 @@ def record_rows(*, items: Sequence[FeedbackIn], predictions: Sequence[Prediction
             raise LedgerError(f"cannot record {item.source_id!r}: {prediction.error}")
     spans = [personal_data_spans(item.text) for item in items]
     masked = [mask_personal_data(item.text, s) for item, s in zip(items, spans)]
-    cue = CueTexts(masked)  # severity, urgency and problems read each masked text, segmented once
+    # severity, urgency and problems read each masked text, segmented once (or not at all where masking
+    # changed nothing and the model's tokens came with the prediction)
+    cue = CueTexts(masked, same_as=[None if pii else p.tokens_from for p, pii in zip(predictions, spans)])
     severities = rules.severities(cue, [p.categories for p in predictions], [p.sentiment_scores for p in predictions])
     urgencies = _urgencies(cue, spans, predictions, rules)
     kinds = [rules.kind_of(p.sentiment, u, p.categories) for p, u in zip(predictions, urgencies)]

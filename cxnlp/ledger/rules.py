@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cxnlp.errors import ConfigError
-from cxnlp.ledger.cues import CueMatcher, CueTexts
+from cxnlp.ledger.cues import CueMatcher, CueTexts, Spans
 from cxnlp.ledger.models import KINDS, SEVERITIES, URGENCIES
 from cxnlp.text import Token
 
@@ -38,7 +38,7 @@ class SeverityRule:
     def __post_init__(self) -> None:
         object.__setattr__(self, "matcher", CueMatcher(self.words))
 
-    def matches(self, text: str, categories: list[str], negative: float, tokens: list[Token] | None = None,
+    def matches(self, text: str, categories: list[str], negative: float, tokens: Sequence[Token] | Spans | None = None,
                 norm: str | None = None) -> bool:
         if negative >= self.words_min_negative and self.matcher.matches(text, tokens, norm):
             return True
@@ -77,7 +77,7 @@ class UrgencyRule:
             return False
         return self.failures.may_match(normalized) or self.questions.may_match(normalized)
 
-    def matches(self, text: str, scores: dict[str, float], tokens: list[Token] | None = None,
+    def matches(self, text: str, scores: dict[str, float], tokens: Sequence[Token] | Spans | None = None,
                 norm: str | None = None) -> bool:
         negative = float(scores.get("negative", 0.0))
         if self.words and negative >= self.words_min_negative and self.matcher.matches(text, tokens, norm):
@@ -131,7 +131,7 @@ class LedgerRules:
         return cls(rules, due, departments, urgency, default_urgency, respond)
 
     def severity_of(self, text: str, categories: list[str], sentiment_scores: dict[str, float],
-                    tokens: list[Token] | None = None, norm: str | None = None) -> str:
+                    tokens: Sequence[Token] | Spans | None = None, norm: str | None = None) -> str:
         negative = float(sentiment_scores.get("negative", 0.0))
         for rule in self.severity:
             if rule.matches(text, categories, negative, tokens, norm):
@@ -148,7 +148,7 @@ class LedgerRules:
         return [self.severity_of(t, c, s, cue.tokens(i), cue.norms[i]) for i, (t, c, s)
                 in enumerate(zip(cue.texts, categories, sentiment_scores))]
 
-    def urgency_of(self, text: str, sentiment_scores: dict[str, float], tokens: list[Token] | None = None,
+    def urgency_of(self, text: str, sentiment_scores: dict[str, float], tokens: Sequence[Token] | Spans | None = None,
                    norm: str | None = None) -> str:
         """紧急 / 一般 / 咨询 by the rules, first match wins (see the rules file)."""
         for rule in self.urgency:
