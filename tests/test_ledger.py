@@ -134,6 +134,29 @@ def test_a_chunk_is_segmented_once_for_severity_urgency_and_problems(monkeypatch
     assert set(texts[:2]) <= set(segmented) and sorted(segmented) == sorted(set(segmented))  # each at most once
 
 
+def test_ledger_rules_read_the_tokens_the_model_made(small_model, monkeypatch):
+    """With ``keep_tokens`` (as `classify --ledger` and POST /v1/feedback classify), a text that masking
+    leaves as it is is not segmented again for the ledger's rules; the records are the same."""
+    from cxnlp.prediction import predict_texts
+    from cxnlp.text import tokenize_batch
+
+    texts = ["退款半个月还没到账，再不处理我就打12315投诉", "我的电话13912345678，快递三天没到我要投诉", "前台很热情"]
+    items = [FeedbackIn(text=t, source_id=f"K-{i}") for i, t in enumerate(texts)]
+    now = datetime(2026, 11, 5)
+    plain = record_rows(items=items, predictions=predict_texts(small_model, texts), rules=RULES, now=now)
+    kept = predict_texts(small_model, texts, keep_tokens=True)
+    segmented: list[str] = []
+
+    def counting(batch, **kw):
+        segmented.extend(batch)
+        return tokenize_batch(batch, **kw)
+
+    monkeypatch.setattr("cxnlp.ledger.cues.tokenize_batch", counting)
+    assert record_rows(items=items, predictions=kept, rules=RULES, now=now) == plain
+    assert segmented == [plain[1]["text"]]  # only the text whose phone number was masked
+    assert "139****5678" in plain[1]["text"]
+
+
 def test_ledger_urgency_is_read_again_only_where_masking_changed_the_text():
     """predict_texts reads the urgency in the text as sent, by the configured rules; the ledger keeps what
     the masked text says, so it reads again where masking changed the text or the rules differ."""

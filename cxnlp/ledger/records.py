@@ -112,7 +112,7 @@ def _urgencies(cue: CueTexts, spans: Sequence[Sequence[tuple[int, int, str]]], p
         return rules.urgencies(cue, [p.sentiment_scores for p in predictions])
     urgencies = [p.urgency for p in predictions]
     if again:
-        sub = CueTexts([cue.texts[i] for i in again])
+        sub = CueTexts([cue.texts[i] for i in again], same_as=[(cue, i) for i in again])  # tokens made once
         for i, urgency in zip(again, rules.urgencies(sub, [predictions[i].sentiment_scores for i in again])):
             urgencies[i] = urgency
     return urgencies
