@@ -434,10 +434,11 @@ def problems_accept_cli(
 @ledger_app.command("export")
 def ledger_export_cli(
     month: Annotated[list[str], typer.Option(metavar="YYYY-MM", help="Month as YYYY-MM (repeat for several); one sheet each")],
-    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="The .xlsx register to write")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="The register to write: .xlsx (a sheet per month and 汇总) or .csv/.tsv (the records as one table)")],
     model: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Model folder whose categories are reported")] = None,
 ) -> None:
-    """Write the register (台账) as analysts keep it: one sheet per month plus a summary sheet."""
+    """Write the register (台账) as analysts keep it: one sheet per month plus a summary sheet (.xlsx), or
+    every month's records as one CSV/TSV table."""
     from cxnlp.ledger.register import export_register
 
     try:

@@ -87,7 +87,7 @@ def read_labeled_file(path: str | Path, *, weight: float = 1.0, require_sentimen
                             f"{list_for_message(table.columns)}")
         for row in table.rows:
             where = f"{path}: {row.where}"
-            if row.problem and not row.values:
+            if row.problem:  # unreadable, or its cells cannot be trusted (a formula read as empty)
                 data.errors.append(f"{where}: {row.problem}")
                 continue
             text = row.values.get("text")

@@ -10,6 +10,11 @@ class DataError(CxnlpError):
     """Input data cannot be read or does not have the expected shape."""
 
 
+class InputTooLarge(DataError):
+    """Input over a size limit set for it (a workbook with more cells than a service reads per upload):
+    refused before it is read in full."""
+
+
 class ModelError(CxnlpError):
     """A model folder is missing, incomplete, corrupted or incompatible."""
 

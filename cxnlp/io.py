@@ -20,6 +20,7 @@ import json
 
 import orjson
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cxnlp.decoding import DecodedLines, decoded_file, decoded_stream, is_wide, sniff_binary
-from cxnlp.errors import DataError
+from cxnlp.errors import DataError, InputTooLarge
 
 TEXT_COLUMN_CANDIDATES = ("text", "内容", "反馈内容", "意见", "投诉内容", "评价", "评论", "反馈", "留言",
                           "content", "comment", "feedback", "review", "问题描述", "用户反馈", "评价内容")
@@ -77,7 +78,7 @@ class Table:
         if not self.sheets and not self.skipped_sheets:
             return ""
         skipped = "".join(f"; skipped sheet {name} ({why})" for name, why in self.skipped_sheets.items())
-        return f"sheets {', '.join(self.sheets) or 'none'}{skipped}"
+        return f"sheets {', '.join(self.sheets) or 'none'}{skipped}" + "".join(f"; {note}" for note in self.notes)
 
     def chunks(self, size: int) -> Iterator[list[Row]]:
         chunk: list[Row] = []
@@ -158,11 +159,13 @@ def choose_text_column(columns: list[str], wanted: str | None, source: str) -> s
 
 
 def open_table(path: str | Path, text_column: str | None = None, *, need_text: bool = True,
-               stdin: IO[bytes] | None = None, encoding: str | None = None, sheet: str | None = None) -> Table:
+               stdin: IO[bytes] | None = None, encoding: str | None = None, sheet: str | None = None,
+               max_cells: int | None = None) -> Table:
     """Open an input file (or ``-`` for stdin) and choose its text column.
 
     ``encoding`` overrides detection; ``sheet`` names the one worksheet of a workbook to read (all are
-    read otherwise).
+    read otherwise). ``max_cells`` refuses a larger input with ``InputTooLarge``: a workbook before it
+    is parsed (its sheets' cells are counted in their XML), a text file as soon as it passes the limit.
     """
     source = str(path)
     if encoding is not None:
@@ -182,6 +185,8 @@ def open_table(path: str | Path, text_column: str | None = None, *, need_text: b
         if suffix == ".xlsx":
             if encoding is not None:
                 raise DataError(f"{source}: --encoding applies to text files; an .xlsx workbook carries its own")
+            if max_cells is not None:
+                _check_workbook_cells(p, max_cells)
             table = _open_xlsx(p, sheet)
         elif suffix in (".csv", ".tsv", ".jsonl", ".txt"):
             if sheet is not None:
@@ -190,7 +195,10 @@ def open_table(path: str | Path, text_column: str | None = None, *, need_text: b
             try:
                 _refuse_binary(fh.read(8192), source, suffix, p, encoding)
                 fh.seek(0)
-                lines = decoded_file(fh, encoding)
+                try:
+                    lines = decoded_file(fh, encoding)
+                except DataError as exc:
+                    raise DataError(f"{shorten(source, 200)}: {exc}") from None
                 if suffix in (".csv", ".tsv"):
                     table = _open_delimited(lines, source, "\t" if suffix == ".tsv" else None)
                 elif suffix == ".jsonl":
@@ -207,7 +215,17 @@ def open_table(path: str | Path, text_column: str | None = None, *, need_text: b
     if need_text:
         table.text_column = choose_text_column(table.columns, text_column, source) if table.columns or text_column \
             else (text_column or "text")
+    if max_cells is not None and table.encoding is not None:
+        table.rows = _capped(table.rows, max_cells, max(1, len(table.columns)), source)
     return table
+
+
+def _capped(rows: Iterator[Row], max_cells: int, width: int, source: str) -> Iterator[Row]:
+    for count, row in enumerate(rows, start=1):
+        if count * width > max_cells:
+            raise InputTooLarge(f"{shorten(source, 200)}: more than {max_cells:,} cells (over {count - 1:,} rows of "
+                                f"{width} columns); split it into smaller files")
+        yield row
 
 
 # A record longer than this many physical lines whose long field reads like rows of the file is an
@@ -235,8 +253,10 @@ def _open_delimited(lines: DecodedLines, source: str, delimiter: str | None) -> 
     first_line = next(it, None)
     if first_line is None:
         raise DataError(f"{source}: the file is empty")
-    if lines.take_bad():
-        raise DataError(f"{source}: the header (row 1) is not valid {lines.encoding} text; use --encoding")
+    header_problem = lines.take_bad()
+    if header_problem:
+        hint = "" if header_problem.startswith("a NUL") else "; use --encoding"
+        raise DataError(f"{source}: the header (row 1): {header_problem.replace('; the row was not read', '')}{hint}")
     if delimiter is None:
         delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
     reader = csv.reader(chain([first_line], it), delimiter=delimiter)
@@ -321,6 +341,12 @@ def _open_xlsx(path: Path, sheet: str | None) -> Table:
         columns.update(dict.fromkeys(header))
     table = Table(str(path), list(columns), iter(()), sheets=list(headers),
                   skipped_sheets={name: "empty" for name in empty})
+    unsaved = {name: _unsaved_formulas(path, wb[name]) for name in headers}
+    for name, cells in unsaved.items():
+        if cells:
+            rows_named = list_for_message(sorted(cells), 60)
+            table.notes.append(f"{'' if not several else f'sheet {name}: '}{sum(map(len, cells.values()))} formula "
+                               f"cells without a saved value (rows {rows_named}): open and save the file in Excel")
 
     def rows() -> Iterator[Row]:
         for name, header in headers.items():
@@ -334,11 +360,92 @@ def _open_xlsx(path: Path, sheet: str | None) -> Table:
                 if cells is None or all(c is None or str(c).strip() == "" for c in cells):
                     continue
                 values = {h: ("" if c is None else c) for h, c in zip(header, cells)}
-                yield Row(number, {"sheet": name, **values} if several else values, sheet=name if several else None)
+                formulas = unsaved[name].get(number)
+                problem = None if formulas is None else (
+                    f"formula without a saved value in {list_for_message(formulas, 60)} (read as empty): "
+                    "open and save the file in Excel, then run again")
+                yield Row(number, {"sheet": name, **values} if several else values, problem,
+                          sheet=name if several else None)
 
     table.rows = rows()
     table._closers.append(wb)
     return table
+
+
+_XML_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_XML_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?<!/)>(.*?)</(?:\w+:)?c>", re.S)
+_XML_REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
+_XML_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]")
+_XML_STR = re.compile(rb'\bt="str"')
+
+
+def _sheet_xml(zf: Any, part: str) -> Iterator[bytes]:
+    """A worksheet's XML in pieces of about a megabyte that end at a row's edge, so no cell is cut."""
+    carry = b""
+    with zf.open(part) as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            data = carry + chunk
+            cut = data.rfind(b"row>") + 4 if chunk else len(data)  # after </row> or <row>
+            if cut < 4:
+                cut = 0
+            carry, data = data[cut:], data[:cut]
+            if data:
+                yield data
+            if not chunk:
+                return
+
+
+_XML_ROOT = re.compile(rb"<(\w+:)?worksheet\b")
+
+
+def _check_workbook_cells(path: Path, max_cells: int) -> None:
+    """Count the cells of every worksheet in its XML (no parse) and stop past ``max_cells``: a workbook
+    of a million rows would otherwise cost a minute of parsing before anything could refuse it."""
+    import zipfile
+
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return  # not a workbook: ``_open_xlsx`` says what it is
+    cells = 0
+    with zf:
+        for part in (n for n in zf.namelist() if re.fullmatch(r"xl/worksheets/[^/]+\.xml", n)):
+            tags: tuple[bytes, bytes] | None = None
+            for data in _sheet_xml(zf, part):
+                if tags is None:
+                    root = _XML_ROOT.search(data)
+                    prefix = (root[1] or b"") if root else b""
+                    tags = (b"<" + prefix + b"c ", b"<" + prefix + b"c>")
+                cells += data.count(tags[0]) + data.count(tags[1])
+                if cells > max_cells:
+                    raise InputTooLarge(f"{path}: more than {max_cells:,} cells; split the workbook into smaller "
+                                        "files")
+
+
+def _unsaved_formulas(path: Path, ws: Any) -> dict[int, list[str]]:
+    """Formula cells with no value saved, by row: the cell's references, e.g. ``{3: ["B3"]}``.
+
+    openpyxl reads the value Excel saved beside a formula; a file written by a program that computes
+    none (a script, openpyxl itself) has only the formula, which reads as empty. The sheet's XML is
+    scanned for them (a file without formulas costs a read of the XML, not a parse)."""
+    import zipfile
+
+    part = getattr(ws, "_worksheet_path", None)
+    if part is None:
+        return {}
+    found: dict[int, list[str]] = {}
+    with zipfile.ZipFile(path) as zf:
+        for data in _sheet_xml(zf, part):
+            if (b"<f" in data or b":f" in data) and _XML_FORMULA.search(data):
+                for cell in _XML_CELL.finditer(data):
+                    attrs, body = cell.groups()
+                    if not _XML_FORMULA.search(body) or _XML_VALUE.search(body) or _XML_STR.search(attrs):
+                        continue  # no formula, a saved value, or a saved empty text
+                    ref = _XML_REF.search(attrs)
+                    if ref is not None:
+                        found.setdefault(int(ref[2]), []).append((ref[1] + ref[2]).decode("ascii"))
+    return found
 
 
 def _open_jsonl(lines: DecodedLines, source: str) -> Table:
@@ -377,9 +484,43 @@ def _open_jsonl(lines: DecodedLines, source: str) -> Table:
             if not isinstance(obj, dict):
                 yield Row(number, {"value": obj}, "a JSONL line must be an object")
                 continue
+            repeated = _repeated_key(line, obj)
+            if repeated is not None:
+                yield Row(number, {}, f"the key {shorten(repeated, 60)!r} appears twice in one object; "
+                                      "which value is meant cannot be told")
+                continue
             yield Row(number, obj)
 
     return Table(source, first_keys, rows(), encoding=lines.encoding)
+
+
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return obj
+
+
+def _repeated_key(line: str, obj: dict[str, Any]) -> str | None:
+    """A key written twice in one object of a JSONL line (parsers keep the last silently), or None.
+
+    Every key has its own ``:`` outside strings, so a flat object with as many ``:`` in the line as keys
+    repeats none: the usual line costs a count; others are parsed again keeping the pairs."""
+    if line.count(":") == len(obj) and not any(type(v) is dict or type(v) is list for v in obj.values()):
+        return None
+    try:
+        json.loads(line, object_pairs_hook=_unique_pairs)
+    except _RepeatedKey as exc:
+        return str(exc.args[0])
+    return None
 
 
 def _open_txt(lines: DecodedLines, source: str) -> Table:
@@ -400,7 +541,10 @@ def _open_stdin(stream: IO[bytes], encoding: str | None) -> Table:
     buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
     head = buffered.peek(8192)[:8192]
     _refuse_binary(head, "<stdin>", "JSONL or plain", None, encoding)
-    lines = decoded_stream(buffered, encoding)
+    try:
+        lines = decoded_stream(buffered, encoding)
+    except DataError as exc:
+        raise DataError(f"<stdin>: {exc}") from None
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         return _open_jsonl(lines, "<stdin>")
     return _open_txt(lines, "<stdin>")
@@ -507,11 +651,20 @@ class RowFormatter:
         return out, cut
 
 
+def cannot_write(path: Path, exc: OSError) -> DataError:
+    """The one-line error for an output that cannot be written, naming the target (not the temp file)."""
+    return DataError(f"{shorten(str(path), 200)}: cannot write the output there ({exc.strerror or exc})")
+
+
 def temp_beside(path: Path) -> tuple[int, str]:
     """A temporary file in ``path``'s folder, to be renamed onto it, with the mode a new file would get
-    (the user's umask; an existing target's own mode). mkstemp alone makes it 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    (the user's umask; an existing target's own mode). mkstemp alone makes it 0600. A folder that cannot
+    hold it (missing and not creatable, read-only, /proc) is a ``DataError`` naming ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     try:
         mode = path.stat().st_mode & 0o777
     except OSError:
@@ -588,11 +741,14 @@ class AtomicWriter:
         if self.path is None:
             self._fh.flush()  # type: ignore[union-attr]
             return
-        if self._wb is not None:
-            self._wb.save(self._tmp)
-        else:
-            self._fh.close()  # type: ignore[union-attr]
-        os.replace(self._tmp, self.path)  # type: ignore[arg-type]
+        try:
+            if self._wb is not None:
+                self._wb.save(self._tmp)
+            else:
+                self._fh.close()  # type: ignore[union-attr]
+            os.replace(self._tmp, self.path)  # type: ignore[arg-type]
+        except OSError as exc:  # a full disk, a target that is a folder: callers abort, which removes the temp file
+            raise cannot_write(self.path, exc) from None
         self._tmp = None
 
     def abort(self) -> None:
@@ -642,6 +798,8 @@ def save_workbook_atomic(wb: Any, path: Path) -> None:
     try:
         wb.save(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -654,6 +812,8 @@ def write_text_atomic(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -1,6 +1,9 @@
 """FeedbackClassifier: multi-label service categories plus three-way sentiment, in one estimator.
 
-Categories are one logistic regression per label on shared TF-IDF features. Their out-of-fold scores
+Categories are scored by one or more heads (``category_heads``), each one logistic regression per label on
+the shared TF-IDF features: heads differ in regularization, in naive-Bayes feature scaling (NB-LR), or in the
+rows they learn from (written service feedback, or real text without a writer), so their errors differ and
+the stacked calibration gains from reading them all. Their out-of-fold scores
 (folds that hold out whole writers, ``cxnlp.folds``) set the calibration: Platt scaling per label, or with
 ``stack_labels`` one logistic regression per label over all labels' scores (label interactions: strong
 attitude evidence lowers expertise), joined, when the data mixes service feedback (rows with a writer)
@@ -18,7 +21,8 @@ the rows that carry its labels.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -32,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 from cxnlp.errors import ConfigError, DataError
 from cxnlp.features import TextFeaturizer
 from cxnlp.folds import grouped_folds
-from cxnlp.runtime import CompiledClassifier, calibrated, nb_scores, sentiment_from_scores, stack_inputs
+from cxnlp.runtime import WEIGHT_DTYPE, CompiledClassifier, calibrated, nb_scores, sentiment_from_scores, stack_inputs
 from cxnlp.taxonomy import SENTIMENTS
 from cxnlp.text import TOKENIZER_BACKENDS, Token
 
@@ -56,6 +60,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         cue_phrases: bool = True,
         clause_features: bool = False,
         category_C: float = 4.0,
+        category_heads: Sequence[Mapping[str, Any]] = (),
         polarity_C: float = 16.0,
         sentiment_C: float = 4.0,
         class_weight: str | None = "balanced",
@@ -79,6 +84,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         self.cue_phrases = cue_phrases
         self.clause_features = clause_features
         self.category_C = category_C
+        self.category_heads = category_heads
         self.polarity_C = polarity_C
         self.sentiment_C = sentiment_C
         self.class_weight = class_weight
@@ -112,12 +118,22 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"max_predicted_ratio must be 0 (no cap) or >= 1, got {self.max_predicted_ratio!r}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError(f"min_confidence must be within 0..1, got {self.min_confidence!r}")
+        for head in self._heads():
+            if not head["C"] > 0 or head["rows"] not in _HEAD_ROWS or not isinstance(head["naive_bayes"], bool):
+                raise ConfigError(f"category head {dict(head)!r}: C must be > 0, rows one of {', '.join(_HEAD_ROWS)}, "
+                                  "naive_bayes true or false")
         if self.tokenizer not in TOKENIZER_BACKENDS:
             raise ConfigError(f"tokenizer must be one of {', '.join(TOKENIZER_BACKENDS)}, got {self.tokenizer!r}")
         for name in ("word_ngram_range", "char_ngram_range"):
             lo, hi = getattr(self, name)
             if not 1 <= lo <= hi:
                 raise ConfigError(f"{name} must be (min, max) with 1 <= min <= max, got {getattr(self, name)!r}")
+
+    def _heads(self) -> list[dict[str, Any]]:
+        """The category heads with every setting filled in; none given means one head of ``category_C``."""
+        heads = list(self.category_heads) or [{"C": self.category_C}]
+        return [{"C": float(h.get("C", self.category_C)), "naive_bayes": h.get("naive_bayes", False),
+                 "rows": h.get("rows", "all")} for h in heads]
 
     def fit(
         self,
@@ -187,45 +203,52 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_categories(self, X: sparse.csr_matrix, Y: np.ndarray, weight: np.ndarray, calib: np.ndarray,
                         groups: list[str | None]) -> None:
-        """Per-label fits on shared writer-held-out folds; their out-of-fold scores set the calibration
-        (Platt per label, or, with ``stack_labels``, a logistic regression over all labels' scores, so
-        that one label's evidence can raise or lower another's) and the thresholds."""
+        """Per-head, per-label fits on shared writer-held-out folds; their out-of-fold scores set the calibration
+        (Platt per label, or, with ``stack_labels``, a logistic regression over every head's score of every
+        label, so that one label's evidence can raise or lower another's) and the thresholds."""
         for j, label in enumerate(self.categories_):
             if Y[:, j].sum() < 2 or Y[:, j].sum() > len(Y) - 2:
                 raise DataError(f"category {label!r} needs at least 2 positive and 2 negative examples")
+        heads = self._heads()
+        if len(heads) > 1 and not self.stack_labels:
+            raise ConfigError("several category heads need stack_labels = true (the stack is what combines them)")
         folds = grouped_folds(groups, self.cv_folds, self.random_state)
         # With stacked labels and both service feedback (rows with a writer) and other text, a domain head
         # (is this written like service feedback?) joins the stack, so thresholds can differ between them.
         written = np.array([bool(g) for g in groups], dtype=int)
         domain = self.stack_labels and min(written.sum(), len(written) - written.sum()) >= self.cv_folds
-        targets = np.column_stack([Y, written]) if domain else Y
+        n_cat = len(self.categories_)
+        # one scorer per (head, label), head-major, then the domain head: (C, naive_bayes, rows it learns from, y)
+        scorers = [(h["C"], h["naive_bayes"], _head_rows(h["rows"], written), Y[:, j]) for h in heads for j in range(n_cat)]
+        if domain:
+            scorers.append((self.sentiment_C, False, np.ones(len(Y), dtype=bool), written))
         tasks, plan = [], []
-        for j in range(targets.shape[1]):
-            C = self.category_C if j < Y.shape[1] else self.sentiment_C
+        for k, (C, nb, rows, y) in enumerate(scorers):
             for train, test in folds:
-                tasks.append((_fit_scores, C, self.class_weight, self.tol, X, targets[:, j], weight, train, test))
-                plan.append((j, test))
-            tasks.append((_fit_scores, C, self.class_weight, self.tol, X, targets[:, j], weight, None, None))
-            plan.append((j, None))
+                tasks.append((_fit_scores, C, self.class_weight, self.tol, X, y, weight, train[rows[train]], test, nb))
+                plan.append((k, test))
+            tasks.append((_fit_scores, C, self.class_weight, self.tol, X, y, weight, np.flatnonzero(rows), None, nb))
+            plan.append((k, None))
         results = self._parallel(tasks)
-        oof = np.zeros(targets.shape, dtype=np.float64)
+        oof = np.zeros((len(Y), len(scorers)), dtype=np.float64)
         finals: dict[int, tuple[np.ndarray, float]] = {}
-        for (j, test), result in zip(plan, results):
+        for (k, test), result in zip(plan, results):
             if test is None:
-                finals[j] = result
+                finals[k] = result
             else:
-                oof[test, j] = result
+                oof[test, k] = result
         if Y[calib].sum(axis=0).min() < 2:  # too few calibration rows with some label: use all rows
             calib = np.ones(len(Y), dtype=bool)
-        n_cat = len(self.categories_)
+        n_scores = len(heads) * n_cat
         if domain:
-            stacked = stack_inputs(oof[calib, :n_cat], oof[calib, n_cat])
-        calibrators = np.zeros((n_cat, 2 * n_cat + 2 if domain else n_cat + 1 if self.stack_labels else 2))
+            stacked = stack_inputs(oof[calib, :n_scores], oof[calib, n_scores])
+        width = 2 * n_scores + 2 if domain else n_scores + 1 if self.stack_labels else 2
+        calibrators = np.zeros((n_cat, width))
         for j in range(n_cat):
-            inputs = stacked if domain else oof[calib, :n_cat] if self.stack_labels else oof[calib, j:j + 1]
+            inputs = stacked if domain else oof[calib, :n_scores] if self.stack_labels else oof[calib, j:j + 1]
             fitted = LogisticRegression(C=1.0 if self.stack_labels else 1e4, max_iter=1000).fit(inputs, Y[calib, j])
             calibrators[j] = np.append(fitted.coef_[0], fitted.intercept_[0])
-        proba = calibrated(oof[calib], calibrators)
+        proba = calibrated(oof[calib], calibrators, n_scores)
         # the cap holds on the service feedback among the calibration rows (all of them if none is)
         capped = written[calib].astype(bool) if written[calib].any() else np.ones(int(calib.sum()), dtype=bool)
         thresholds, report = [], {}
@@ -238,16 +261,16 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
                              "f1": round(float(f), 4), "support": int(y.sum()),
                              "predicted": int((proba[:, j] >= threshold).sum()), "threshold": round(threshold, 4)}
             thresholds.append(threshold)
-        # Only the weights are kept (float32, a row per kept feature column, a column per label).
-        self.category_coef_ = np.column_stack([finals[j][0] for j in range(n_cat)]).astype(np.float32)
-        self.category_intercept_ = np.array([finals[j][1] for j in range(n_cat)], dtype=np.float32)
+        # Only the weights are kept (float32, a row per kept feature column, a column per head and label).
+        self.category_coef_ = np.column_stack([finals[k][0] for k in range(n_scores)]).astype(np.float32)
+        self.category_intercept_ = np.array([finals[k][1] for k in range(n_scores)], dtype=np.float32)
         self.calibrators_ = calibrators
-        self.domain_coef_ = (finals[n_cat][0].astype(np.float32), np.float32(finals[n_cat][1])) if domain else None
+        self.domain_coef_ = (finals[n_scores][0].astype(np.float32), np.float32(finals[n_scores][1])) if domain else None
         self.thresholds_ = np.array(thresholds)
         f1s = [v["f1"] for v in report.values()]
         self.cv_report_ = {"folds": self.cv_folds, "n_category_rows": int(len(Y)),
                            "n_calibration_rows": int(calib.sum()),
-                           "grouped_rows": int(sum(bool(g) for g in groups)),
+                           "grouped_rows": int(sum(bool(g) for g in groups)), "category_heads": len(heads),
                            "categories": report, "macro_f1": round(float(np.mean(f1s)), 4)}
 
     def _fit_sentiment(self, X: sparse.csr_matrix, y: np.ndarray, weight: np.ndarray, yp: np.ndarray) -> None:
@@ -305,14 +328,17 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------- predict
     def _compile(self) -> None:
-        """Freeze what prediction needs into ``compiled_`` (no scikit-learn objects inside)."""
+        """Freeze what prediction needs into ``compiled_`` (no scikit-learn objects inside).
+
+        Weight columns: the first head's categories, the three sentiment heads, the domain head (if any),
+        then the other heads' categories, so a one-head model keeps the layout models had before heads."""
+        n_cat = len(self.categories_)
         domain = [] if self.domain_coef_ is None else [self.domain_coef_[0][:, None]]
+        weights = np.hstack([self.category_coef_[:, :n_cat], self.sentiment_coef_, *domain, self.category_coef_[:, n_cat:]])
         self.compiled_ = CompiledClassifier(
             featurizer=self.features_, categories_=self.categories_,
             thresholds_=self.thresholds_, calibrators_=self.calibrators_, columns_=self.columns_.astype(np.int32),
-            coef_=np.vstack([np.hstack([self.category_coef_, self.sentiment_coef_, *domain]),
-                             np.zeros((1, self.category_coef_.shape[1] + self.sentiment_coef_.shape[1] + len(domain)))]
-                            ).astype(np.float32),
+            coef_=np.vstack([weights, np.zeros((1, weights.shape[1]))]).astype(WEIGHT_DTYPE),
             nb_ratio_=np.append(self.nb_ratio_, np.float32(0.0)),
             category_intercept_=self.category_intercept_,
             sentiment_intercept_=self.sentiment_intercept_,
@@ -348,18 +374,34 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         return self.compiled_.explain(text, labels)
 
 
+_HEAD_ROWS = ("all", "grouped", "ungrouped")
+
+
+def _head_rows(rows: str, written: np.ndarray) -> np.ndarray:
+    """Which category rows a head learns from: all, those naming a writer, or the others."""
+    return {"all": np.ones(len(written), dtype=bool), "grouped": written.astype(bool),
+            "ungrouped": ~written.astype(bool)}[rows]
+
+
 def _fit_scores(C: float, class_weight: str | None, tol: float, X: sparse.csr_matrix, y: np.ndarray, weight: np.ndarray,
-                train: np.ndarray | None, test: np.ndarray | None):
-    """One binary logistic regression: out-of-fold scores of ``test``, or (weights, intercept) when
-    ``train`` is None (the final fit on all rows)."""
+                train: np.ndarray, test: np.ndarray | None, naive_bayes: bool = False):
+    """One binary logistic regression fitted on rows ``train``: the scores of rows ``test``, or, when
+    ``test`` is None (the final fit), (weights, intercept) over the unscaled features. With ``naive_bayes``
+    every column is first scaled by its log-count ratio among the training rows (NB-LR, Wang & Manning
+    2012); the scale folds into the weights, so prediction stays one dot product."""
+    if len(set(y[train].tolist())) < 2:  # rows without one class: no information, a constant score
+        constant = 1.0 if len(train) and y[train][0] else -1.0
+        return (np.zeros(X.shape[1]), constant) if test is None else np.full(len(test), constant)
+    Xt = X[train]
+    scale = _nb_ratio(Xt, y[train], np.ones(X.shape[1])) if naive_bayes else None
+    if scale is not None:
+        Xt = Xt @ sparse.diags(scale)
     est = LogisticRegression(C=C, class_weight=class_weight, tol=tol, max_iter=2000, solver="liblinear")
-    if train is not None and len(set(y[train].tolist())) < 2:  # a fold without one class: no information
-        return np.full(len(test), 1.0 if y[train][0] else -1.0)
-    if train is None:
-        est.fit(X, y, sample_weight=weight)
-        return est.coef_[0], float(est.intercept_[0])
-    est.fit(X[train], y[train], sample_weight=weight[train])
-    return est.decision_function(X[test])
+    est.fit(Xt, y[train], sample_weight=weight[train])
+    coef = est.coef_[0] if scale is None else est.coef_[0] * scale
+    if test is None:
+        return coef, float(est.intercept_[0])
+    return X[test] @ coef + est.intercept_[0]
 
 
 def _nb_ratio(X: sparse.csr_matrix, y: np.ndarray, columns: np.ndarray, alpha: float = 1.0) -> np.ndarray:

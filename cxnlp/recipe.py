@@ -46,8 +46,20 @@ class FeaturesRecipe(_Strict):
     clause_features: bool = False
 
 
+class CategoryHeadRecipe(_Strict):
+    """One linear scorer of every category; the stacked calibration reads all heads' scores."""
+
+    C: float = Field(gt=0)
+    naive_bayes: bool = False
+    """Scale each feature by its naive-Bayes log-count ratio for the label before the fit (NB-LR)."""
+    rows: Literal["all", "grouped", "ungrouped"] = "all"
+    """Train on every category row, on rows that name a writer (written service feedback), or on the rest."""
+
+
 class ClassifierRecipe(_Strict):
     category_C: float
+    # Recipes of models made before several heads existed leave this out: one head of category_C.
+    category_heads: list[CategoryHeadRecipe] = []
     polarity_C: float
     sentiment_C: float
     tol: float

@@ -18,6 +18,9 @@ from cxnlp.taxonomy import SENTIMENTS
 from cxnlp.text import PLACEHOLDERS, Token, mask_personal_data, normalize
 
 _PLACEHOLDER_TERMS = frozenset(PLACEHOLDERS.values())
+# The heads' weights are kept in half precision: several category heads fit in half the memory and disk, and
+# a text's scores move by about 1e-3 (summed over its few hundred features), far below any decision margin.
+WEIGHT_DTYPE = np.float16
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -46,11 +49,11 @@ class CompiledClassifier:
     thresholds_: np.ndarray
     calibrators_: np.ndarray
     columns_: np.ndarray              # sorted feature columns that carry weights (int32)
-    # (len(columns_) + 1) × (categories…, polarity-word, polarity-char, neutral[, domain]), float32
+    # (len(columns_) + 1) × (categories…, polarity-word, polarity-char, neutral[, domain][, other heads' categories…])
     coef_: np.ndarray
     # per row of coef_: the naive-Bayes log-count ratio of a character column (0 elsewhere), float32
     nb_ratio_: np.ndarray
-    category_intercept_: np.ndarray
+    category_intercept_: np.ndarray   # one per head and category, head-major
     sentiment_intercept_: np.ndarray
     min_confidence: float
     evidence_terms: int
@@ -81,12 +84,14 @@ class CompiledClassifier:
         return self.featurizer.transform(texts)
 
     def raw_scores(self, features: FeatureRows) -> tuple[np.ndarray, np.ndarray]:
-        """Linear scores of the category heads and of the sentiment heads, intercepts included."""
+        """Linear scores of the category heads (every head's categories, then the domain head's score when
+        there is one) and of the sentiment heads, intercepts included."""
         rows = self.row_of()[features.indices]
-        z = row_sums(self.coef_[rows] * features.data[:, None], features.indptr).astype(np.float64)
+        z = row_sums(self.coef_[rows].astype(np.float32) * features.data[:, None], features.indptr).astype(np.float64)
         n_cat = len(self.categories_)
         z[:, n_cat + 1] = nb_scores(features.indptr, rows, self.nb_ratio_, self.coef_[:, n_cat + 1])
-        category = z[:, :n_cat] + self.category_intercept_
+        others = n_cat + 3 + (self.domain_intercept_ is not None)  # where the other heads' columns begin
+        category = np.column_stack([z[:, :n_cat], z[:, others:]]) + self.category_intercept_
         if self.domain_intercept_ is not None:  # the domain head's score rides along for the calibration
             category = np.column_stack([category, z[:, n_cat + 3] + self.domain_intercept_[0]])
         return category, z[:, n_cat:n_cat + 3] + self.sentiment_intercept_
@@ -95,7 +100,7 @@ class CompiledClassifier:
         return self._calibrate(self.raw_scores(features)[0])
 
     def _calibrate(self, scores: np.ndarray) -> np.ndarray:
-        return calibrated(scores, self.calibrators_)
+        return calibrated(scores, self.calibrators_, len(self.category_intercept_))
 
     def sentiment_proba(self, features: FeatureRows) -> np.ndarray:
         """Columns in ``SENTIMENTS`` order: negative, neutral, positive."""
@@ -246,20 +251,19 @@ def stack_inputs(scores: np.ndarray, domain: np.ndarray) -> np.ndarray:
     return np.column_stack([scores, p, scores * p[:, None]])
 
 
-def calibrated(scores: np.ndarray, calibrators: np.ndarray) -> np.ndarray:
-    """Category probabilities from the heads' raw scores (texts × labels, then the domain head's score
-    when there is one).
+def calibrated(scores: np.ndarray, calibrators: np.ndarray, n_scores: int) -> np.ndarray:
+    """Category probabilities from the heads' raw scores (texts × ``n_scores`` category scores, every head's
+    labels head-major, then the domain head's score when there is one).
 
-    ``calibrators`` has a row per label: (a, b) for Platt scaling of the label's own score; or, when
-    labels are stacked, one weight per input of the stack (all labels' scores, and with a domain head
-    ``stack_inputs``) and then the intercept, so that evidence of one label can move another.
+    ``calibrators`` has a row per label: (a, b) for Platt scaling of the label's own score (one head); or,
+    when labels are stacked, one weight per input of the stack (every head's score of every label, and with
+    a domain head ``stack_inputs``) and then the intercept, so that evidence of one label can move another.
     """
-    n_cat = calibrators.shape[0]
-    width = calibrators.shape[1]
-    if width == 2 * n_cat + 2:
-        inputs = stack_inputs(scores[:, :n_cat], scores[:, n_cat])
-    elif width == n_cat + 1:
-        inputs = scores[:, :n_cat]
+    n_cat, width = calibrators.shape
+    if width == 2 * n_scores + 2:
+        inputs = stack_inputs(scores[:, :n_scores], scores[:, n_scores])
+    elif width == n_scores + 1:
+        inputs = scores[:, :n_scores]
     else:
         inputs = None
     if inputs is not None:

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 20 * 1024 * 1024
     """Largest request body, counted as it arrives (chunked too). 1,000 texts of 5,000 Chinese characters
     are about 15 MB of JSON, so the default admits the documented maximum."""
+    max_survey_cells: int = 1_000_000
+    """Most cells (rows × columns) of one export uploaded to ``POST /v1/surveys/report``, e.g. 50,000
+    submissions of 20 columns; a larger one is refused with 413 before it is parsed."""
     classify_threads: int = 2
     """Threads per worker that classify large batches, off the event loop."""
     inline_classify_chars: int = 2000

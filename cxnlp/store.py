@@ -341,18 +341,22 @@ def _build(spec: PredictorSpec, arrays: dict[str, np.ndarray], folder: Path) -> 
 
     n_cat, n_features = len(spec.categories), 2 << spec.featurizer.n_features_log2
     calibrators = arrays.get("calibrators_")
-    # Platt scaling per label (a, b), or stacked labels (a weight per label's score, then the intercept)
-    # (a, b) per label; a weight per label's score and an intercept (stacked labels); or, stacked with a
-    # domain head, a weight per input of runtime.stack_inputs and an intercept
-    widths = (2, n_cat + 1, 2 * n_cat + 2)
+    intercepts = arrays.get("category_intercept_")
+    # one intercept per (head, category): as many heads as that holds whole sets of categories
+    n_scores = len(intercepts) if isinstance(intercepts, np.ndarray) and intercepts.ndim == 1 and n_cat and \
+        len(intercepts) % n_cat == 0 and len(intercepts) else n_cat
+    # (a, b) per label (Platt, one head); a weight per head's score of each label and an intercept (stacked
+    # labels); or, stacked with a domain head, a weight per input of runtime.stack_inputs and an intercept
+    widths = (2, n_scores + 1, 2 * n_scores + 2)
     calibrator_width = calibrators.shape[1] if isinstance(calibrators, np.ndarray) and calibrators.ndim == 2 and \
         calibrators.shape[1] in widths else 2
-    domain = calibrator_width == 2 * n_cat + 2 and n_cat > 0
+    domain = calibrator_width == 2 * n_scores + 2 and n_cat > 0
     columns = arrays.get("columns_")
     n_kept = len(columns) if isinstance(columns, np.ndarray) and columns.ndim == 1 else -1
-    expected = {"idf_": ((n_features,), "f"), "columns_": ((n_kept,), "iu"), "coef_": ((n_kept + 1, n_cat + 3 + domain), "f"),
+    expected = {"idf_": ((n_features,), "f"), "columns_": ((n_kept,), "iu"),
+                "coef_": ((n_kept + 1, n_scores + 3 + domain), "f"),
                 "nb_ratio_": ((n_kept + 1,), "f"), "thresholds_": ((n_cat,), "f"), "calibrators_": ((n_cat, calibrator_width), "f"),
-                "category_intercept_": ((n_cat,), "f"), "sentiment_intercept_": ((3,), "f"),
+                "category_intercept_": ((n_scores,), "f"), "sentiment_intercept_": ((3,), "f"),
                 **({"domain_intercept_": ((1,), "f")} if domain else {})}
     for name, (shape, kinds) in expected.items():
         a = arrays.get(name)

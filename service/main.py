@@ -8,9 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxnlp.errors import ConfigError, CxnlpError, DataError, LedgerBusyError, LedgerError, ModelError, NotFoundError
@@ -90,21 +93,66 @@ class BodySizeLimit:
             await JSONResponse(status_code=413, headers=CLOSE, content={"detail": exc.detail})(scope, receive, send)
 
 
+def _is_json(content_type: bytes) -> bool:
+    """application/json or application/*+json, parameters aside (what FastAPI reads as JSON)."""
+    kind = content_type.split(b";", 1)[0].strip().lower()
+    return kind == b"application/json" or (kind.startswith(b"application/") and kind.endswith(b"+json"))
+
+
+def wrong_content_type(request: Request, exc: RequestValidationError) -> Response | None:
+    """415 for a JSON route's body not declared JSON: FastAPI hands such a body on as bytes, and its
+    422 would be about the body's shape rather than its type."""
+    content_type = request.headers.get("content-type", "").encode("latin-1", errors="replace")
+    if _is_json(content_type) or not any(e["loc"] == ("body",) and isinstance(e.get("input"), bytes)
+                                         for e in exc.errors()):
+        return None
+    accept = {"POST": "Accept-Post", "PATCH": "Accept-Patch"}.get(request.method, "Accept")
+    sent = content_type.decode("latin-1")[:100] or "none"
+    return JSONResponse(status_code=415, headers={accept: "application/json"}, content={
+        "detail": f"the body must be JSON, sent with Content-Type: application/json (got {sent})"})
+
+
+def unparsable_body(exc: StarletteHTTPException) -> Response | None:
+    """FastAPI answers 400 for a JSON body it cannot decode (not UTF-8, nested too deeply) and Starlette
+    for a form it cannot parse, but 422 for a JSON syntax error: all are bad input, so all are 422 in
+    the shape of every 422. None for any other HTTP error."""
+    if exc.status_code != 400:
+        return None
+    if isinstance(exc.__context__, MultiPartException):
+        error = {"type": "form_invalid", "loc": ["body"], "msg": f"the form cannot be read: {exc.detail}"}
+    elif exc.__cause__ is not None and exc.detail == "There was an error parsing the body":
+        cause = exc.__cause__
+        why = ("the body is not UTF-8 text" if isinstance(cause, UnicodeDecodeError) else
+               "the JSON is nested too deeply" if isinstance(cause, RecursionError) else "the body cannot be read as JSON")
+        error = {"type": "json_invalid", "loc": ["body"], "msg": why}
+    else:
+        return None
+    return JSONResponse(status_code=422, content={"detail": [error]})
+
+
 def _needs_key(dependant: Dependant) -> bool:
     return any(d.call is require_api_key or _needs_key(d) for d in dependant.dependencies)
 
 
 def _document_error_statuses(routes: list) -> None:
     """Put the statuses every route can answer into the OpenAPI document, so clients (and the fuzz
-    test) know them: 401 where the key is checked, 400/413 where a body is read."""
+    test) know them: 401 where the key is checked, 413 where a body is read, 415 where it must be JSON."""
     for route in routes:
         if not isinstance(route, APIRoute):
             continue
         if _needs_key(route.dependant):
             route.responses.setdefault(401, {"description": "Missing or wrong X-API-Key (when the service has one)"})
         if route.body_field is not None:
-            route.responses.setdefault(400, {"description": "The body is not JSON in UTF-8"})
             route.responses.setdefault(413, {"description": "The body is over the size limit"})
+            if _takes_json(route):
+                route.responses.setdefault(415, {"description": "The body is not sent as application/json"})
+
+
+def _takes_json(route: APIRoute) -> bool:
+    """A route whose body is JSON (not a form or an upload)."""
+    from fastapi.params import Form
+
+    return route.body_field is not None and not isinstance(route.body_field.field_info, Form)
 
 
 def create_app(model: LoadedModel | None = None, settings: Settings | None = None,
@@ -148,9 +196,16 @@ def create_app(model: LoadedModel | None = None, settings: Settings | None = Non
     async def invalid_request(_request: Request, exc: RequestValidationError):
         """422 naming what is wrong, without echoing the input back (it may be 15 MB of customers'
         words, or hold lone surrogates that no UTF-8 response can carry; ASCII-escaped JSON can)."""
+        unsupported = wrong_content_type(_request, exc)
+        if unsupported is not None:
+            return unsupported
         errors = [{k: v for k, v in e.items() if k not in ("input", "url")} for e in exc.errors()]
         body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
         return Response(content=body, status_code=422, media_type="application/json")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return unparsable_body(exc) or await http_exception_handler(request, exc)
 
     for module in (health, classify, model_routes, feedback, ledger, metrics, surveys):
         _document_error_statuses(module.router.routes)

@@ -64,8 +64,36 @@ def _sentiment(value: Any) -> str:
         raise ValueError(str(exc)) from None
 
 
+# Ledger ids the service derives itself: ``idem:<Idempotency-Key>``, and ``auto:<digest>`` for a post
+# with no id. A client's source_id cannot start with them, or it could land on another post's record.
+RESERVED_ID_PREFIXES = ("idem:", "auto:")
+
+
+def _client_id(value: str) -> str:
+    if value.startswith(RESERVED_ID_PREFIXES):
+        raise ValueError(f"a source_id cannot start with {' or '.join(RESERVED_ID_PREFIXES)}: the service "
+                         "derives those itself (send the Idempotency-Key header to have one made)")
+    return value
+
+
+def _named(value: str) -> str:
+    """An actor as the audit trail keeps it: spaces collapsed, never empty."""
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("actor must name who makes the change")
+    return value
+
+
 Text = Annotated[str, AfterValidator(_unicode_text)]
 StoredText = Annotated[Text, AfterValidator(_storable_text)]
+# Who made a change, as the audit trail names it. Without one, the change is put down to "api": the
+# API key is the caller's only identity (the dashboard names its signed-in analyst instead).
+Actor = Annotated[StoredText, AfterValidator(_named)]
+API_ACTOR = "api"
+ACTOR_FIELD = {"default": API_ACTOR, "min_length": 1, "max_length": 100,
+               "description": 'Who makes the change, kept in the audit trail (default "api": it came through the API)'}
+# Free text an analyst types (a root cause, a follow-up note): as much as the dashboard's form takes.
+MAX_NOTE_CHARS = 10_000
 InDatetime = Annotated[datetime, AfterValidator(_bounded_datetime)]
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
@@ -122,7 +150,11 @@ class Health(BaseModel):
 
 class FeedbackCreate(BaseModel):
     text: StoredText = Field(min_length=1, max_length=MAX_TEXT_CHARS)
-    source_id: StoredText | None = Field(default=None, max_length=200, description="Your ticket or survey id; unique")
+    source_id: Annotated[StoredText, AfterValidator(_client_id)] | None = Field(
+        default=None, max_length=200,
+        description="Your ticket or survey id; unique. It names the record: a repeat with the same text returns "
+                    "it. Not starting with idem: or auto: (the ids the service derives). With an Idempotency-Key "
+                    "header too, both must be the same value (422 otherwise)")
     channel: StoredText | None = Field(default=None, max_length=100)
     customer: StoredText | None = Field(default=None, max_length=100,
                                         description="Your customer id (counts the customers a problem affects)")
@@ -140,12 +172,12 @@ class FeedbackUpdate(BaseModel):
                                   "back to in_progress; a question or praise may close once responded); any other move is a 409")
     customer_notified: Literal[True] = Field(  # type: ignore[assignment]
         default=None, description="true: the customer was told of the fix (resolved or closed records only)")
-    root_cause: StoredText | None = None
+    root_cause: StoredText | None = Field(default=None, max_length=MAX_NOTE_CHARS)
     corrected_categories: Annotated[list[str], BeforeValidator(_categories)] | None = Field(
         default=None, description="Labels in English or Chinese (attitude or 服务态度), as `review --import` reads them")
     corrected_sentiment: Annotated[Sentiment, BeforeValidator(_sentiment)] = Field(  # type: ignore[assignment]
         default=None, description="negative/neutral/positive, or 负面/中性/正面")
-    actor: StoredText = Field(default="analyst", max_length=100, description="Who makes the change (kept in the audit trail)")
+    actor: Actor = Field(**ACTOR_FIELD)
 
 
 class AuditOut(BaseModel):
@@ -299,7 +331,7 @@ class FollowUpRecord(BaseModel):
 
     score: int = Field(ge=1, le=5, description="Satisfaction 1–5; 3 or less schedules a second call within 48 h")
     note: StoredText | None = Field(default=None, max_length=2000)
-    actor: StoredText = Field(default="analyst", max_length=100)
+    actor: Actor = Field(**ACTOR_FIELD)
 
 
 class ReloadRequest(BaseModel):

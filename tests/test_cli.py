@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -101,6 +102,22 @@ def test_failed_run_leaves_no_output(tmp_path, monkeypatch):
         runner.invoke(app, ["classify", str(EXAMPLES / "tickets_gbk.csv"), "-o", str(tmp_path / "o.csv"),
                             "--chunk-size", "3"], catch_exceptions=False)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["proc", "folder"])
+def test_unwritable_output_is_one_line_and_leaves_nothing(tmp_path, where):
+    if where == "proc":
+        out = Path("/proc/cxnlp-no-such-output.csv")  # a folder no file can be made in
+    else:
+        out = tmp_path / "taken.csv"
+        out.mkdir()  # the target is a folder: the rename fails after everything was classified
+    result = run("classify", EXAMPLES / "tickets_gbk.csv", "-o", out)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [f"error: {out}: cannot write the output there "
+                                                  f"({'No such file or directory' if where == 'proc' else 'Is a directory'})"]
+    assert not isinstance(result.exception, OSError)
+    assert [p.name for p in tmp_path.iterdir()] == ([] if where == "proc" else ["taken.csv"])
+    assert where == "proc" or list(out.iterdir()) == []
 
 
 def test_parallel_workers_give_the_same_rows_in_order(tmp_path):

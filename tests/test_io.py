@@ -316,3 +316,156 @@ def test_a_long_quoted_text_of_many_lines_is_not_an_unclosed_quote(tmp_path):
     table = open_table(source)
     rows = list(table.rows)
     assert len(rows) == 50 and not any(r.problem for r in rows) and table.describe() == "encoding utf-8"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_a_byte_order_mark_inside_the_file_is_dropped(tmp_path, encoding):
+    path = tmp_path / "f.csv"  # two exports pasted together: the second one's BOM is mid-file
+    path.write_bytes("id,text\n1,快递三天没动静\n".encode(encoding)
+                     + "\ufeff2,客服态度\ufeff特别差\n".encode("gb18030" if encoding == "gb18030" else "utf-8-sig"))
+    with open_table(path) as table:
+        rows = list(table.rows)
+    assert [(r.values["id"], r.values["text"], r.problem) for r in rows] == [
+        ("1", "快递三天没动静", None), ("2", "客服态度特别差", None)]
+
+
+def test_a_jsonl_key_written_twice_is_an_error_row(tmp_path):
+    path = tmp_path / "f.jsonl"
+    path.write_text('{"text": "快递三天没动静", "time": "10:00"}\n'  # a colon in a value is no second key
+                    '{"text": "客服态度差", "text": "很满意"}\n'
+                    '{"text": "前台很热情", "meta": {"a": 1, "a": 2}}\n'
+                    '{"\\u0074ext": "退款", "text": "一周了还没到账"}\n'
+                    '{"text": "房间干净", "meta": {"a": 1, "b": [{"c": 1}]}}\n', encoding="utf-8")
+    with open_table(path) as table:
+        rows = list(table.rows)
+    assert [r.number for r in rows if r.problem] == [2, 3, 4]
+    assert rows[1].problem == "the key 'text' appears twice in one object; which value is meant cannot be told"
+    assert rows[1].values == {} and "'a'" in rows[2].problem
+    assert [r.values["text"] for r in rows if not r.problem] == ["快递三天没动静", "房间干净"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".txt", ".jsonl"])
+def test_a_stray_nul_byte_costs_its_row_not_the_file(tmp_path, suffix):
+    path = tmp_path / f"f{suffix}"
+    lines = [json.dumps({"text": t}, ensure_ascii=False) if suffix == ".jsonl" else t for t in LINES]
+    if suffix == ".csv":
+        lines = ["text"] + lines
+    raw = [line.encode("utf-8") for line in lines]
+    cut = 3 if suffix != ".jsonl" else 10  # after the first character
+    raw[2] = raw[2][:cut] + b"\x00" + raw[2][cut:]
+    path.write_bytes(b"\n".join(raw) + b"\n")
+    with open_table(path) as table:
+        rows = list(table.rows)
+    bad = [r for r in rows if r.problem]
+    assert [r.number for r in bad] == [3] and bad[0].values == {}
+    if suffix != ".jsonl":  # JSON itself refuses a raw control character, with its own message
+        assert bad[0].problem == "a NUL byte at character 2 of line 3; the row was not read"
+    assert len(rows) == 4 and all("\x00" not in str(r.values) for r in rows)
+
+
+def test_a_nul_in_the_header_and_a_file_full_of_nuls(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"te\x00xt,id\n1,2\n")
+    with pytest.raises(DataError, match=r"the header \(row 1\): a NUL byte at character 3 of line 1$"):
+        open_table(path)
+    path.write_bytes(("text\n" + "快递三天没动静\n" * 20).encode("utf-8") + bytes(40))
+    with pytest.raises(DataError, match="looks like a binary file"):
+        open_table(path)
+
+
+def _with_saved_value(path, cell: str, saved: str) -> None:
+    """Give one formula cell of a workbook openpyxl wrote the text value Excel would have saved."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        parts = {name: zf.read(name) for name in zf.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = re.sub(rb'<c r="' + cell.encode() + rb'"><f>(.*?)</f><v\s*/>',
+                          lambda m: b'<c r="' + cell.encode() + b'" t="str"><f>' + m[1] + b"</f><v>"
+                          + saved.encode() + b"</v>", parts[sheet])
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+
+
+def test_formula_without_a_saved_value_is_reported_not_read_as_empty(tmp_path):
+    path = tmp_path / "w.xlsx"
+    _workbook(path, {"s": [["id", "text", "score"], [1, "快递太慢", 1], [2, '="客服"&"态度差"', 2],
+                           [3, "还行", "=1+1"], [4, '="房间"&"干净"', 5]]})
+    _with_saved_value(path, "B5", "房间干净")  # as Excel saves it: the formula and its value
+    with open_table(path) as table:
+        rows = list(table.rows)
+        summary = table.describe()
+    assert [(r.number, r.problem) for r in rows if r.problem] == [
+        (3, "formula without a saved value in B3 (read as empty): open and save the file in Excel, then run again"),
+        (4, "formula without a saved value in C4 (read as empty): open and save the file in Excel, then run again")]
+    assert rows[3].values["text"] == "房间干净" and rows[3].problem is None
+    assert summary == ("sheets s; 2 formula cells without a saved value (rows 3, 4): "
+                       "open and save the file in Excel")
+
+
+TRADITIONAL = ["服務態度很差，一直沒人回覆", "快遞三天沒到，客服也不回", "房間乾淨，前台很熱情", "退款一週了還沒到賬"]
+
+
+def test_a_big5_file_is_read_as_big5_not_as_gb18030_garbage(tmp_path):
+    path = tmp_path / "f.csv"  # nearly every Big5 byte pair is valid GB18030 too, as rare characters
+    path.write_bytes(("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(TRADITIONAL))).encode("big5"))
+    with open_table(path) as table:
+        rows = list(table.rows)
+        assert table.encoding == "big5"
+    assert [r.values["text"] for r in rows] == TRADITIONAL
+
+
+@pytest.mark.parametrize("text", ["★★★★☆ 服务很好，①号技师手法专业，温度25℃刚好", "服務態度很差，一直沒人回覆，房間乾淨",
+                                  "快递三天没到，客服也不回，退款一周了还没到账"])
+def test_gbk_files_of_simplified_traditional_or_symbols_stay_gb18030(tmp_path, text):
+    path = tmp_path / "f.csv"
+    path.write_bytes(f"id,text\n1,{text}\n2,{text}\n".encode("gbk"))
+    with open_table(path) as table:
+        assert [r.values["text"] for r in table.rows] == [text, text] and table.encoding == "gb18030"
+
+
+def test_a_file_no_chinese_reading_fits_is_refused_with_a_hint(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes("id,text\n1,サービスの態度がとても悪いです。電話しても誰も出ません\n2,配達が三日遅れました\n"
+                     .encode("shift_jis"))
+    with pytest.raises(DataError, match=r"f\.csv: the text is not UTF-8, and read as GB18030 or Big5 it is mostly "
+                                        r"rare characters .*--encoding"):
+        open_table(path)
+    with open_table(path, encoding="shift_jis") as table:
+        assert list(table.rows)[1].values["text"] == "配達が三日遅れました"
+
+
+def test_a_narrow_file_is_never_judged_utf16(tmp_path):
+    path = tmp_path / "f.csv"  # an even number of bytes that are neither UTF-8 nor GB18030
+    path.write_bytes(b"te\xffxt,id\n1,2\n")
+    with pytest.raises(DataError, match=r"the header \(row 1\): not valid utf-8 text .*use --encoding"):
+        open_table(path)
+
+
+def test_a_workbook_over_the_cell_cap_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    import openpyxl
+
+    from cxnlp.errors import InputTooLarge
+
+    path = tmp_path / "w.xlsx"
+    _workbook(path, {"一月": [["id", "text", "score"]] + [[i, "快递太慢", 1] for i in range(200)],
+                     "二月": [["id", "text", "score"]] + [[i, "客服很好", 5] for i in range(200)]})
+    with open_table(path, max_cells=1206) as table:  # 2 × 201 rows of 3 cells
+        assert len(list(table.rows)) == 400
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: pytest.fail("the workbook was parsed"))
+    with pytest.raises(InputTooLarge, match=r"w\.xlsx: more than 1,205 cells; split the workbook"):
+        open_table(path, max_cells=1205)
+
+
+def test_a_text_file_over_the_cell_cap_stops_where_it_passes_it(tmp_path):
+    from cxnlp.errors import InputTooLarge
+
+    path = tmp_path / "f.csv"
+    path.write_text("id,text\n" + "".join(f"{i},快递太慢\n" for i in range(100)), encoding="utf-8")
+    with open_table(path, max_cells=200) as table:
+        assert len(list(table.rows)) == 100
+    with open_table(path, max_cells=199) as table:
+        with pytest.raises(InputTooLarge, match=r"more than 199 cells \(over 99 rows of 2 columns\)"):
+            list(table.rows)

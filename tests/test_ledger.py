@@ -1,7 +1,9 @@
 """The ledger on SQLite (always) and PostgreSQL (where one is reachable on 127.0.0.1:5432)."""
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import uuid
 from datetime import datetime, timedelta
 
@@ -10,7 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from cxnlp.errors import ConflictError, LedgerError
+from cxnlp.errors import ConflictError, DataError, LedgerError
 from cxnlp.ledger.db import get_engine, head_revision
 from cxnlp.ledger.models import FeedbackRecord
 from cxnlp.ledger.records import FeedbackIn, record_feedback, record_rows, review_queue, update_record
@@ -205,6 +207,36 @@ def test_month_summary_counts_shares_changes_and_alerts(ledger_url):
     assert ("speed", "share") in kinds and ("speed", "growth") in kinds and ("attitude", "growth") not in kinds
     assert len(s["overdue"]) == 9  # the complaints: the praise has no resolution deadline
     assert s["by_channel"]["在线"]["count"] == 8
+
+
+def test_register_to_csv_is_csv_with_a_bom_and_formulas_neutralised(tmp_path):
+    with Session(get_engine(f"sqlite:///{tmp_path / 'ledger.db'}")) as session:
+        add(session, "R-1", "=HYPERLINK(1)等了很久", ["speed"], datetime(2026, 10, 3))
+        add(session, "R-2", "态度差", ["attitude"], datetime(2026, 11, 3))
+        session.commit()
+        n = export_register(session=session, months=["2026-10", "2026-11"], path=tmp_path / "台账.csv", categories=CATS)
+        raw = (tmp_path / "台账.csv").read_bytes()
+        assert n == 2 and raw.startswith(b"\xef\xbb\xbf") and not raw.startswith(b"\xef\xbb\xbfPK")
+        header, *rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+        assert tuple(header) == REGISTER_COLUMNS and [r[0] for r in rows] == ["R-1", "R-2"]
+        assert rows[0][4].startswith("'=HYPERLINK")
+        with pytest.raises(DataError, match=r"\.xlsx, \.csv, \.tsv"):
+            export_register(session=session, months=["2026-11"], path=tmp_path / "台账.json", categories=CATS)
+        assert [p.name for p in tmp_path.iterdir() if not p.name.startswith("ledger.db")] == ["台账.csv"]
+
+
+def test_review_import_reports_a_formula_without_a_saved_value(tmp_path):
+    with Session(get_engine(f"sqlite:///{tmp_path / 'ledger.db'}")) as session:
+        rec, _ = add(session, "F-1", "等了很久", ["speed"], datetime(2026, 11, 3), confidence=0.5)
+        session.commit()
+        export_review(session=session, path=tmp_path / "review.xlsx", limit=10)
+        wb = load_workbook(tmp_path / "review.xlsx")
+        wb.active["G2"] = '=LOWER("ATTITUDE")'  # openpyxl saves no value beside it: it would read as empty
+        wb.save(tmp_path / "review.xlsx")
+        result = import_review(session=session, path=tmp_path / "review.xlsx", categories=CATS)
+        assert result.applied == 0 and result.unchanged == 0
+        assert result.errors == [f"{tmp_path / 'review.xlsx'}: row 2: formula without a saved value in G2 (read as "
+                                 "empty): open and save the file in Excel, then run again"]
 
 
 def test_register_and_review_round_trip(ledger_url, tmp_path):

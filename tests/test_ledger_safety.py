@@ -130,6 +130,30 @@ def test_service_posts_without_ids_are_separate_and_reused_ids_conflict(small_mo
         assert client.get(f"/v1/feedback/{first.json()['id']}").json()["text"] == "物流太慢"
 
 
+def test_service_ids_disagreeing_or_in_the_services_own_form_are_refused(small_model, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from cxnlp.settings import Settings
+    from service.main import create_app
+
+    settings_ = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}")
+    with TestClient(create_app(model=small_model, settings=settings_), base_url="http://localhost") as client:
+        body = {"text": "客服态度很差，等了很久", "source_id": "S-1"}
+        clash = client.post("/v1/feedback", json=body, headers={"Idempotency-Key": "k-2"})
+        assert clash.status_code == 422
+        assert clash.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
+        assert "differ" in clash.json()["detail"][0]["msg"]
+        same = [client.post("/v1/feedback", json=body, headers={"Idempotency-Key": "S-1"}) for _ in range(2)]
+        assert [r.status_code for r in same] == [201, 200] and same[0].json()["source_id"] == "S-1"
+        keyed = client.post("/v1/feedback", json={"text": "物流太慢"}, headers={"Idempotency-Key": "k-3"}).json()
+        for taken in (keyed["source_id"], "auto:0123456789abcdef01234567"):
+            r = client.post("/v1/feedback", json={"text": "物流太慢", "source_id": taken})
+            assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "source_id"]
+            assert "idem: or auto:" in r.json()["detail"][0]["msg"]
+        doc = client.get("/openapi.json").json()
+        assert "same value" in doc["paths"]["/v1/feedback"]["post"]["description"]
+
+
 # --- item 3: a classify --ledger run records all or nothing ---------------------------------------
 
 def _ledger_rows(url: str) -> int:

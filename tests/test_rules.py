@@ -35,6 +35,16 @@ def test_every_cue_word_counts_as_a_word(level):
     ("多媒体教室的投影仪坏了", 0.8, "重大"),                  # 媒体 inside 多媒体
     ("我没有说要曝光，只是希望尽快处理", 0.6, "重大"),          # a negation before a verb of saying
     ("我从来没想要起诉", 0.6, "重大"),
+    ("我不是要投诉，就是想问问媒体报道的那个事", 0.6, "重大"),  # "is not" before the cue; the media cited
+    ("我不是要投诉，就是想问问媒体报道的那个事", 0.6, "中度"),
+    ("我不是要曝光你们，只是希望尽快处理", 0.6, "重大"),
+    ("并不是想起诉，只想退款", 0.6, "重大"),
+    ("我并非要投诉，提个建议", 0.6, "中度"),
+    ("我不是说要找律师，只是想问清楚", 0.6, "重大"),           # a threat verb between is no distance
+    ("没有找媒体，只是发了个帖子", 0.6, "重大"),
+    ("据媒体报道这个套餐要涨价了，是真的吗", 0.6, "重大"),       # the media cited, not threatened with
+    ("看到媒体上说你们在升级网络，请问什么时候好", 0.6, "重大"),
+    ("媒体报道过的那个漏洞修好了吗", 0.6, "重大"),
 ])
 def test_false_friends_do_not_raise_severity(text, negative, not_level):
     assert severity(text, negative) != not_level
@@ -49,6 +59,11 @@ def test_false_friends_do_not_raise_severity(text, negative, not_level):
     ("我不想再等了，我要投诉", "中度"),      # the negation stays in its own clause
     ("向市场监管局反映", "重大"),            # a cue at the head of a longer word
     ("再不处理我就要曝光", "重大"),          # 要 skipped, but the negation is too far back
+    ("我要找媒体曝光", "重大"),
+    ("再不处理我就找媒体", "重大"),          # 找 skipped, but the negation is too far back
+    ("我要让媒体报道一下你们的服务", "重大"),  # 媒体报道 as a threat, not cited
+    ("不是我说，你们再不处理我就报警", "重大"),
+    ("我不是第一次找律师了，这次一定起诉", "重大"),
 ])
 def test_real_cues_still_count(text, level):
     assert severity(text) == level

@@ -54,6 +54,24 @@ def test_body_over_the_limit_is_413(client):
     assert r.status_code == 413 and "limit" in r.json()["detail"]
 
 
+@pytest.mark.parametrize("method, path", [("POST", "/v1/classify"), ("POST", "/v1/feedback"),
+                                          ("PATCH", "/v1/feedback/1"), ("POST", "/v1/followups/1")])
+def test_a_body_not_sent_as_json_is_415_and_undecodable_json_422(client, method, path):
+    key = {"X-API-Key": "s3cret"}
+    body = json.dumps({"texts": ["好"], "text": "好", "status": "open", "score": 3})
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        r = client.request(method, path, content=body, headers={**key, **({"content-type": content_type} if content_type else {})})
+        assert r.status_code == 415, (content_type, r.text)
+        assert r.json()["detail"].startswith("the body must be JSON, sent with Content-Type: application/json")
+        assert r.headers[f"accept-{method.lower()}"] == "application/json"
+    for content, why in [(b'{"texts": ["\xff"]}', "the body is not UTF-8 text"),
+                         (b'{"texts": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", "the JSON is nested too deeply")]:
+        r = client.request(method, path, content=content, headers={**key, "content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["detail"] == [{"type": "json_invalid", "loc": ["body"], "msg": why}]
+    r = client.request(method, path, content=b'{"texts": [', headers={**key, "content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
+
+
 def test_health_ready_model_and_docs(client):
     assert client.get("/healthz").json()["status"] == "ok"
     assert client.get("/readyz").status_code == 200
@@ -95,6 +113,21 @@ def test_feedback_record_retry_patch_and_summary(client):
     assert summary["total"] == 1 and summary["by_category"]["attitude"]["count"] == summary["negative"]
     assert client.get("/v1/ledger/summary", params={"month": "2026-13"}, headers=key).status_code == 422
     assert isinstance(client.get("/v1/review", params={"limit": 5}, headers=key).json(), list)
+
+
+def test_patch_names_who_and_bounds_free_text(client):
+    key = {"X-API-Key": "s3cret"}
+    record = client.post("/v1/feedback", json={"text": "等了很久", "source_id": "A-1"}, headers=key).json()
+    url = f"/v1/feedback/{record['id']}"
+    unnamed = client.patch(url, headers=key, json={"root_cause": "排班不足"})
+    assert unnamed.status_code == 200 and unnamed.json()["audit"][-1]["actor"] == "api"
+    named = client.patch(url, headers=key, json={"status": "responded", "actor": "  王  芳 "})
+    assert named.json()["audit"][-1]["actor"] == "王 芳"
+    for body, field in [({"root_cause": "原" * 10_001}, "root_cause"), ({"status": "in_progress", "actor": " "}, "actor"),
+                        ({"status": "in_progress", "actor": "x" * 101}, "actor")]:
+        r = client.patch(url, headers=key, json=body)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", field], body
+    assert client.patch(url, headers=key, json={"root_cause": "原" * 10_000}).status_code == 200
 
 
 def test_reload_swaps_the_model(client, small_model):

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -204,6 +206,50 @@ def test_http_report_matches_the_library_and_refuses_other_files(small_model, tm
         bad = client.post("/v1/surveys/report", headers={"X-API-Key": "k"},
                           files={"file": ("x.png", b"\x89PNG\r\n", "image/png")})
         assert bad.status_code == 422 and "must be one of" in bad.json()["detail"][0]["msg"]
+
+
+def test_http_errors_name_the_upload_and_the_form_field_never_a_server_path(small_model, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from cxnlp.settings import Settings
+    from service.main import create_app
+
+    sample = SAMPLES / "survey_wjx_2026-11.csv"
+    cases = [({"file": ("导出.csv", b"te\xffxt,id\n1,2\n")}, {}, "file", "导出.csv: the header (row 1): not valid "
+              "utf-8 text (byte 0xff at byte 3 of the line); save the file as UTF-8 and upload it again"),
+             ({"file": ("w.xlsx", b"a,b\n1,2\n")}, {}, "file", "w.xlsx: not an Excel workbook"),
+             ({"file": (sample.name, sample.read_bytes()), "previous": ("上月.csv", b"")}, {}, "previous",
+              "上月.csv: the file is empty"),
+             ({"file": (sample.name, sample.read_bytes())}, {"by": "区域"}, "by", "by '区域': no such column")]
+    with TestClient(create_app(model=small_model, settings=Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}")),
+                    base_url="http://localhost") as client:
+        for files, form, field, start in cases:
+            r = client.post("/v1/surveys/report", files=files, data=form)
+            assert r.status_code == 422, r.text
+            (error,) = r.json()["detail"]
+            assert error["loc"] == ["body", field] and error["msg"].startswith(start), error
+            assert "cxnlp-survey" not in error["msg"] and tempfile.gettempdir() not in error["msg"]
+            assert not re.search(r"--[a-z]", error["msg"]), error
+        boundary = "b0undary"
+        r = client.post("/v1/surveys/report", content=f"--{boundary}\r\n-6.25e+16--{boundary}--\r\n",
+                        headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        assert r.status_code == 422 and r.json()["detail"][0]["msg"].startswith("the form cannot be read"), r.text
+
+
+def test_http_refuses_an_export_over_the_cell_cap_with_413(small_model, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from cxnlp.settings import Settings
+    from service.main import create_app
+
+    sample = SAMPLES / "survey_tencent_2026-11.xlsx"
+    settings = Settings(ledger_url=f"sqlite:///{tmp_path / 'l.db'}", max_survey_cells=1000)
+    with TestClient(create_app(model=small_model, settings=settings), base_url="http://localhost") as client:
+        for name in (sample.name, "survey_wjx_2026-11.csv"):
+            r = client.post("/v1/surveys/report", files={"file": (f"大.{name.rsplit('.', 1)[1]}",
+                                                                  (SAMPLES / name).read_bytes())})
+            assert r.status_code == 413, r.text
+            assert r.json()["detail"].startswith("大.") and "more than 1,000 cells" in r.json()["detail"]
 
 
 def test_negative_answers_name_their_problems_and_reach_the_ledger_once(tmp_path, small_model, monkeypatch):

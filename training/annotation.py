@@ -12,11 +12,14 @@ disagree go to a third reading (`adjudication/*.jsonl`, same fields plus `note`)
     python training/annotation.py disagreements --out work/adjudicate         # what the third reading gets
     python training/annotation.py assemble                                    # → data_samples/feedback_labeled.csv
     python training/annotation.py agreement --corpus                          # the corpus labels' second reading
+    python training/annotation.py disagreements --corpus --out work/adjudicate  # the same for real reviews
     python training/annotation.py corpus                                      # → data_samples/corpus_labels.jsonl
 
 The corpus labels (ids of real reviews) were re-read the same way where the current guide could change them
 (texts naming promotions, promises, bookings, systems, questions, staff; every `expertise` label): two readings
-in `annotations/corpus/`, a third in `annotations/corpus/adjudication/`.
+in `annotations/corpus/`, a third in `annotations/corpus/adjudication/`. More TRAIN ids were then read the same way
+for the first time (c05-c12: texts the model scored nearest a category among the unlabeled ones, every remaining
+text naming a service cue, and a random sample) and added.
 """
 from __future__ import annotations
 
@@ -121,9 +124,15 @@ def cmd_agreement(args: argparse.Namespace) -> None:
 
 def cmd_disagreements(args: argparse.Namespace) -> None:
     """Texts whose two annotations differ and that no adjudication has decided yet, with both readings."""
-    texts, done = written_texts(), adjudicated()
+    if args.corpus:  # real reviews: texts from the installed corpus, never stored in the repository
+        from cxnlp.corpus import train_texts
+
+        texts = {c.id: {"id": c.id, "industry": "", "channel": "review", "text": c.text} for c in train_texts().values()}
+        by_id, done = annotations(CORPUS_ANNOTATIONS), adjudicated(CORPUS_ANNOTATIONS / "adjudication")
+    else:
+        texts, by_id, done = written_texts(), annotations(), adjudicated()
     rows = []
-    for tid, by in sorted(annotations().items()):
+    for tid, by in sorted(by_id.items()):
         if len(by) >= 2 and tid not in done:
             (a, la), (b, lb) = sorted(by.items())[:2]
             if not _agree(la, lb):
@@ -198,10 +207,18 @@ def cap_writers(rows: list[dict], max_share: float) -> tuple[list[dict], Counter
 
 def cmd_corpus(args: argparse.Namespace) -> None:
     """Bring the corpus labels to the current guide: where two new readings agree, or a third reading decided,
-    that label replaces the old one; ids nobody re-read keep theirs. Prints what changed."""
+    that label replaces the old one; ids nobody re-read keep theirs; ids read twice for the first time are
+    added (TRAIN texts only). Prints what changed."""
+    from cxnlp.corpus import train_texts
+
     by_id = annotations(CORPUS_ANNOTATIONS)
     decided = adjudicated(CORPUS_ANNOTATIONS / "adjudication")
     rows = [json.loads(line) for line in CORPUS_LABELS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    known, train_ids = {row["id"] for row in rows}, {c.id for c in train_texts().values()}
+    new_ids = sorted(tid for tid, by in by_id.items() if tid not in known and (len(by) >= 2 or tid in decided))
+    if set(new_ids) - train_ids:
+        raise SystemExit(f"{len(set(new_ids) - train_ids)} annotated ids are not corpus TRAIN texts; nothing written")
+    rows += [{"id": tid, "categories": [], "sentiment": None, "new": True} for tid in new_ids]
     changed: Counter = Counter()
     pending = 0
     for row in rows:
@@ -213,9 +230,11 @@ def cmd_corpus(args: argparse.Namespace) -> None:
         if labels is None:
             pending += len(by) >= 2
             continue
-        if sorted(row["categories"]) != labels["categories"]:
+        if row.pop("new", False):
+            changed[f"added: {'|'.join(labels['categories']) or '(none)'}"] += 1
+        elif sorted(row["categories"]) != labels["categories"]:
             changed[f"{'|'.join(sorted(row['categories'])) or '(none)'} → {'|'.join(labels['categories']) or '(none)'}"] += 1
-        if row["sentiment"] != labels["sentiment"]:
+        if row["sentiment"] is not None and row["sentiment"] != labels["sentiment"]:
             changed[f"sentiment {row['sentiment']} → {labels['sentiment']}"] += 1
         row["categories"], row["sentiment"] = labels["categories"], labels["sentiment"]
     if pending:
@@ -243,6 +262,7 @@ def main() -> None:
     d = sub.add_parser("disagreements", help=cmd_disagreements.__doc__)
     d.add_argument("--out", type=Path, required=True)
     d.add_argument("--size", type=int, default=400)
+    d.add_argument("--corpus", action="store_true", help="the readings of real reviews (corpus TRAIN ids)")
     s = sub.add_parser("assemble", help=cmd_assemble.__doc__)
     s.add_argument("--out", type=Path, default=LABELED)
     s.add_argument("--partial", action="store_true", help="write the fully labeled texts even if others are pending")

@@ -1,5 +1,6 @@
-"""Cue words found as words: on jieba token boundaries, never inside a digit run or a longer word, and
-not when a negation just before them takes them back ("从来不给差评").
+"""Cue words found as words: on jieba token boundaries, never inside a digit run or a longer word, not
+when a negation just before them takes them back ("从来不给差评", "我不是要投诉"), and not inside a
+false friend: a phrase in which the word is no cue ("据媒体报道" cites the media, it threatens nothing).
 
 Severity, urgency and problem rules each build their own ``CueMatcher`` from their word lists and call
 ``find`` or ``matches`` the same way. ``CueTexts`` holds a batch of texts that several matchers read, so
@@ -20,9 +21,12 @@ from cxnlp.text import Token, TokenTable, normalize, tokenize_batch, tokenize_sp
 NEGATORS = frozenset({"不", "没", "没有", "从不", "从来不", "从没", "从没有", "从来没", "从来没有", "别", "不会",
                       "不用", "无需", "不必", "不想", "未", "并未", "绝不", "决不", "不再"})
 NEGATION_WINDOW = 2                         # tokens before a cue that a negator may stand on
+# "Is not" takes a cue back only with nothing but saying words between: "我不是要投诉" is no complaint,
+# "不是第一次投诉了" is a repeated one.
+ADJACENT_NEGATORS = frozenset({"不是", "并不是", "并非"})
 # Words between a negator and its cue that do not use up the window: "我没有说要曝光" takes the cue back
-# as "没有曝光" does.
-SAYING_WORDS = frozenset({"说", "要", "说要", "想", "想要", "打算", "准备", "会", "去"})
+# as "没有曝光" does, and "我不是说要找律师" as "不是律师" would.
+SAYING_WORDS = frozenset({"说", "要", "说要", "想", "想要", "打算", "准备", "会", "去", "找"})
 _CLAUSE_END = re.compile(r"[,.;!?]")       # normalized clause punctuation: a negation does not reach past it
 _WORD_CHAR = re.compile(r"[0-9a-z]")
 
@@ -56,10 +60,12 @@ class CueMatcher:
     """
 
     def __init__(self, cues: Iterable[str], *, negators: frozenset[str] = NEGATORS,
-                 window: int = NEGATION_WINDOW) -> None:
+                 window: int = NEGATION_WINDOW, false_friends: Iterable[str] = ()) -> None:
         self.cues = tuple(dict.fromkeys(normalize(c) for c in cues if c))
         self.negators = negators
         self.window = window
+        friends = sorted({normalize(f) for f in false_friends if f}, key=len, reverse=True)
+        self._friends = re.compile("|".join(map(re.escape, friends))) if friends else None
         self._any = re.compile("|".join(map(re.escape, sorted(self.cues, key=len, reverse=True)))) if self.cues else None
 
     def may_match(self, normalized: str) -> bool:
@@ -80,11 +86,12 @@ class CueMatcher:
         spans = Spans.of(tokens if tokens is not None else tokenize_spans(text))
         starts = dict(zip(spans.starts, range(len(spans.starts))))
         ends = set(spans.ends)
+        friends = [m.span() for m in self._friends.finditer(norm)] if self._friends is not None else []
         hits = []
         for cue, start in candidates:
             end = start + len(cue)
             k = starts.get(start)
-            if k is None:
+            if k is None or any(a <= start and end <= b for a, b in friends):
                 continue
             if end not in ends:
                 # the head of a longer word: only for a cue and a continuation that are not digits/Latin
@@ -104,7 +111,7 @@ class CueMatcher:
             if _CLAUSE_END.search(norm, spans.ends[j], spans.starts[j + 1]):
                 return False
             word = norm[spans.starts[j]:spans.ends[j]]
-            if word in self.negators:
+            if word in self.negators or (counted == 0 and word in ADJACENT_NEGATORS):
                 return True
             counted += word not in SAYING_WORDS
             j -= 1

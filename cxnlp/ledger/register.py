@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cxnlp.errors import CxnlpError, DataError
-from cxnlp.io import from_spreadsheet, open_table, save_workbook_atomic, xlsx_row
+from cxnlp.io import AtomicWriter, from_spreadsheet, open_table, save_workbook_atomic, xlsx_row
 from cxnlp.ledger.followups import list_followups, record_followup
 from cxnlp.ledger.models import FeedbackRecord
 from cxnlp.ledger.records import review_queue, update_record
@@ -42,8 +42,21 @@ def register_row(r: FeedbackRecord) -> list[Any]:
             r.root_cause or ""]
 
 
+REGISTER_TYPES = (".xlsx", ".csv", ".tsv")
+
+
 def export_register(*, session: Session, months: list[str], path: Path, categories: tuple[str, ...]) -> int:
-    """One sheet per month plus a 汇总 (summary) sheet; returns the number of records written."""
+    """One sheet per month plus a 汇总 (summary) sheet; returns the number of records written.
+
+    A ``.csv``/``.tsv`` path gets the records of every month as one table instead (UTF-8 with a BOM,
+    formulas neutralised, like every CSV cxnlp writes): the month's numbers are ``ledger summary``'s.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in REGISTER_TYPES:
+        raise DataError(f"{path}: the register is written as {', '.join(REGISTER_TYPES)}; "
+                        f"not {suffix or 'a file without an extension'}")
+    if suffix != ".xlsx":
+        return _export_register_table(session, months, path)
     from openpyxl import Workbook
 
     wb = Workbook()
@@ -60,6 +73,22 @@ def export_register(*, session: Session, months: list[str], path: Path, categori
         for col, width in zip("ABCDEFGHIJKLMNOPQR", (18, 17, 8, 12, 60, 6, 16, 20, 6, 8, 17, 17, 8, 14, 17, 17, 8, 30)):
             ws.column_dimensions[col].width = width
     save_workbook_atomic(wb, path)
+    return written
+
+
+def _export_register_table(session: Session, months: list[str], path: Path) -> int:
+    writer = AtomicWriter(path)
+    writer.open(list(REGISTER_COLUMNS))
+    written = 0
+    try:
+        for month in months:
+            rows = [dict(zip(REGISTER_COLUMNS, register_row(r))) for r in month_records(session, month)]
+            writer.write(rows)
+            written += len(rows)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
     return written
 
 
@@ -108,6 +137,9 @@ def import_followups(*, session: Session, path: Path, default_actor: str = "anal
             raise DataError(f"{path}: a follow-up sheet needs a 'followup_id' column; columns are: {', '.join(table.columns)}")
         for row in table.rows:
             v = row.values
+            if row.problem:  # a cell read as empty may be a score or note that was meant
+                result.errors.append(f"{path}: {row.where}: {row.problem}")
+                continue
             raw = str(v.get("score") or "").strip()
             if not raw:
                 result.unchanged += 1
@@ -163,6 +195,9 @@ def import_review(*, session: Session, path: Path, categories: tuple[str, ...], 
             raise DataError(f"{path}: a review sheet needs an 'id' column; columns are: {', '.join(table.columns)}")
         for row in table.rows:
             v = row.values
+            if row.problem:  # a cell read as empty would pass for "no correction"
+                result.errors.append(f"{path}: {row.where}: {row.problem}")
+                continue
             changes: dict[str, Any] = {}
             try:
                 raw_cats = str(v.get("corrected_categories") or "").strip()

@@ -33,10 +33,11 @@ class SeverityRule:
     min_negative: float
     min_categories: int
     words_min_negative: float = 0.0
+    false_friends: tuple[str, ...] = ()
     matcher: CueMatcher = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "matcher", CueMatcher(self.words))
+        object.__setattr__(self, "matcher", CueMatcher(self.words, false_friends=self.false_friends))
 
     def matches(self, text: str, categories: list[str], negative: float, tokens: Sequence[Token] | Spans | None = None,
                 norm: str | None = None) -> bool:
@@ -59,12 +60,13 @@ class UrgencyRule:
     failure_words: tuple[str, ...] = ()
     question_words: tuple[str, ...] = ()
     question_max_negative: float = 0.0
+    false_friends: tuple[str, ...] = ()
     matcher: CueMatcher = field(init=False, compare=False, repr=False)
     failures: CueMatcher = field(init=False, compare=False, repr=False)
     questions: CueMatcher = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "matcher", CueMatcher(self.words))
+        object.__setattr__(self, "matcher", CueMatcher(self.words, false_friends=self.false_friends))
         object.__setattr__(self, "failures", CueMatcher(self.failure_words))
         object.__setattr__(self, "questions", CueMatcher(self.question_words))
 
@@ -105,9 +107,11 @@ class LedgerRules:
         source = path or Path(str(resources.files("cxnlp") / "data" / "ledger_rules.toml"))
         try:
             tree: dict[str, Any] = tomllib.loads(Path(source).read_text(encoding="utf-8"))
+            friends = tuple(str(f) for f in tree.get("false_friends", []))
             rules = tuple(SeverityRule(level=r["level"], words=tuple(r.get("words", [])),
                                        min_negative=float(r["min_negative"]), min_categories=int(r["min_categories"]),
-                                       words_min_negative=float(r.get("words_min_negative", 0.0)))
+                                       words_min_negative=float(r.get("words_min_negative", 0.0)),
+                                       false_friends=friends)
                           for r in tree["severity"])
             due = {k: float(v) for k, v in tree["due_hours"].items()}
             departments = dict(tree["departments"])
@@ -117,7 +121,8 @@ class LedgerRules:
                                         max_negative=None if r.get("max_negative") is None else float(r["max_negative"]),
                                         failure_words=tuple(r.get("failure_words", [])),
                                         question_words=tuple(r.get("question_words", [])),
-                                        question_max_negative=float(r.get("question_max_negative", 0.0)))
+                                        question_max_negative=float(r.get("question_max_negative", 0.0)),
+                                        false_friends=friends)
                             for r in urgency_tree.get("rule", []))
             default_urgency = str(urgency_tree.get("default", "一般"))
             respond = {k: float(v) for k, v in tree.get("respond_hours", {"紧急": 1, "一般": 4, "咨询": 24}).items()}

@@ -40,6 +40,7 @@ class SurveyOptions:
     negative_max: int = 3
     rules: CleaningRules = field(default_factory=CleaningRules)
     sheet: str | None = None
+    max_cells: int | None = None  # a larger export is refused before it is read in full (the HTTP route's cap)
 
 
 @dataclass
@@ -53,7 +54,7 @@ class SurveyData:
 
 def read_survey(path: str | Path, options: SurveyOptions) -> SurveyData:
     """Read an export (CSV/TSV in any encoding `classify` reads, or XLSX) and apply the cleaning rules."""
-    with open_table(path, need_text=False) as table:
+    with open_table(path, need_text=False, max_cells=options.max_cells) as table:
         rows = list(table.rows)
         columns = [str(c) for c in table.columns]
     if not rows:

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from cxnlp.ledger.records import FeedbackIn, get_record, update_record
 from cxnlp.ledger.recording import classify_and_record
@@ -19,6 +20,13 @@ RecordId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Ledger record id
 
 
 def _source_id(body: FeedbackCreate, idempotency_key: str | None, received_at: datetime) -> str:
+    """The record's ledger id: the client's ``source_id``; else ``idem:`` + the Idempotency-Key; else one
+    derived from the text, channel and moment. Two ids that disagree are a 422, never one ignored."""
+    if body.source_id and idempotency_key and idempotency_key != body.source_id:
+        raise RequestValidationError([{
+            "type": "value_error", "loc": ("header", "idempotency-key"),
+            "msg": "source_id and the Idempotency-Key header both name the feedback and they differ: "
+                   "send one of them, or the same value in both"}])
     if body.source_id:
         return body.source_id
     if idempotency_key:
@@ -37,7 +45,8 @@ def create_feedback(body: FeedbackCreate, model: ModelDep, session: SessionDep, 
                     settings: SettingsDep, response: Response, request: Request,
                     idempotency_key: Annotated[str | None, Header(max_length=190)] = None):
     """A ``source_id`` (or an ``Idempotency-Key`` header) makes retries safe: a repeat returns the first
-    record with status 200 instead of 201."""
+    record with status 200 instead of 201. Sent together, they must be the same value (422 otherwise);
+    a ``source_id`` starting with ``idem:`` or ``auto:`` (the ids the service derives) is a 422."""
     received_at = body.received_at or datetime.now(timezone.utc)
     item = FeedbackIn(text=body.text, source_id=_source_id(body, idempotency_key, received_at),
                       channel=body.channel, received_at=received_at, customer=body.customer)

@@ -1,0 +1,151 @@
+"""Which category heads to stack: writer-held-out comparisons, and the learning curve.
+
+Reproduces the figures quoted in ``training/default.toml`` and the model card. The recipe's data is featurized
+once; each head's out-of-fold scores come from ``cxnlp.model._fit_scores`` on the folds training uses
+(``cxnlp.folds``: whole writers held out, reviews spread at random), and each combination of heads is then
+calibrated and thresholded the way ``FeedbackClassifier`` does it (stacked logistic regression with the
+domain head, F1-best threshold capped at 1.5x), cross-fitted over the same folds so no row sets its own
+decision. Figures are macro-F1 over the four labels, on written service feedback and on real reviews apart.
+
+This is cheaper than ``cxnlp evaluate --cross-validate`` (one level of folds instead of two), so it ranks
+choices; the model card's figures come from the full cross-validation.
+
+    python training/experiments/heads.py                      # the table of head combinations
+    python training/experiments/heads.py --learning-curve     # F1 against the number of labeled texts
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from cxnlp.features import TextFeaturizer  # noqa: E402
+from cxnlp.folds import fold_ids  # noqa: E402
+from cxnlp.model import _best_f1_threshold, _fit_scores, _head_rows  # noqa: E402
+from cxnlp.runtime import stack_inputs  # noqa: E402
+from cxnlp.training import load_training_data, resolve_recipe  # noqa: E402
+
+HEADS = {  # name -> (C, naive_bayes, rows)
+    "C4": (4.0, False, "all"), "C16": (16.0, False, "all"), "C1": (1.0, False, "all"),
+    "NB4": (4.0, True, "all"), "reviews4": (4.0, False, "ungrouped"), "service4": (4.0, False, "grouped"),
+}
+COMBINATIONS = [["C4"], ["C16"], ["NB4"], ["C4", "reviews4"], ["C4", "C1"], ["C16", "NB4"], ["C16", "C1", "NB4"],
+                ["C16", "C1", "NB4", "reviews4"], ["C16", "C1", "NB4", "reviews4", "service4"]]
+
+
+def featurize(recipe_path: Path) -> dict:
+    recipe, _ = resolve_recipe(recipe_path, [], [])
+    data = load_training_data(recipe, ROOT)
+    p = recipe.estimator_params()
+    feat = TextFeaturizer(**{k: p[k] for k in ("word_ngram_range", "char_ngram_range", "n_features_log2", "sublinear_tf",
+                                               "hmm", "tokenizer", "cue_phrases", "clause_features")})
+    full = feat.fit_transform(data.texts)
+    keep = np.flatnonzero(np.bincount(full.indices, minlength=full.shape[1]) >= p["min_df"])
+    rows = np.array([c is not None for c in data.categories])
+    labels = sorted({label for c in data.categories if c for label in c})
+    return {"X": full[:, keep].tocsr()[rows], "labels": labels, "w": np.asarray(data.weights)[rows],
+            "Y": np.array([[label in c for label in labels] for c in data.categories if c is not None], dtype=int),
+            "groups": [i.get("writer") or None for i, r in zip(data.info, rows) if r], "C_domain": p["sentiment_C"],
+            "class_weight": p["class_weight"], "tol": p["tol"], "folds": p["cv_folds"], "seed": p["random_state"],
+            "ratio": p["max_predicted_ratio"]}
+
+
+def out_of_fold(d: dict, fold: np.ndarray, C: float, nb: bool, rows: np.ndarray, Y: np.ndarray,
+                train_mask: np.ndarray) -> np.ndarray:
+    """Scores of every row from fits that did not see its fold, one column per label of ``Y``."""
+    tasks = [(j, k) for j in range(Y.shape[1]) for k in range(fold.max() + 1)]
+    out = np.zeros(Y.shape)
+    results = Parallel(n_jobs=-1, prefer="threads")(
+        delayed(_fit_scores)(C, d["class_weight"], d["tol"], d["X"], Y[:, j], d["w"],
+                             np.flatnonzero((fold != k) & rows & train_mask), np.flatnonzero(fold == k), nb)
+        for j, k in tasks)
+    for (j, k), scores in zip(tasks, results):
+        out[fold == k, j] = scores
+    return out
+
+
+def evaluate(d: dict, fold: np.ndarray, scores: list[np.ndarray], domain: np.ndarray, fit_mask: np.ndarray
+             ) -> dict[str, float]:
+    """Stacked calibration and capped thresholds fitted on the other folds' ``fit_mask`` rows, applied to each
+    fold in turn (every row of it)."""
+    Y, written = d["Y"], np.array([bool(g) for g in d["groups"]])
+    inputs = stack_inputs(np.column_stack(scores), domain)
+    pred = np.zeros_like(Y)
+    for k in range(fold.max() + 1):
+        tr, te = (fold != k) & fit_mask, fold == k
+        for j in range(Y.shape[1]):
+            cal = LogisticRegression(C=1.0, max_iter=2000).fit(inputs[tr], Y[tr, j])
+            p_tr = cal.predict_proba(inputs[tr])[:, 1]
+            pred[te, j] = cal.predict_proba(inputs[te])[:, 1] >= _best_f1_threshold(p_tr, Y[tr, j], d["ratio"], written[tr])
+    out = {}
+    for name, m in (("service", written), ("reviews", ~written)):
+        f1 = [f1_score(Y[m, j], pred[m, j], zero_division=0) for j in range(Y.shape[1])]
+        out[name] = float(np.mean(f1))
+        out[name + "_per_label"] = dict(zip(d["labels"], (round(float(v), 3) for v in f1)))
+        if name == "service":
+            out["service_exact"] = float((pred[m] == Y[m]).all(axis=1).mean())
+    return out
+
+
+def heads_table(d: dict) -> None:
+    fold = fold_ids(d["groups"], d["folds"], d["seed"])
+    written = np.array([bool(g) for g in d["groups"]])
+    everything = np.ones(len(fold), dtype=bool)
+    domain = out_of_fold(d, fold, d["C_domain"], False, everything, written[:, None].astype(int), everything)[:, 0]
+    cache = {name: out_of_fold(d, fold, C, nb, _head_rows(rows, written), d["Y"], everything)
+             for name, (C, nb, rows) in HEADS.items()}
+    print("| heads | service macro-F1 | service exact | expertise (service) | reviews macro-F1 | expertise (reviews) |")
+    print("|---|---|---|---|---|---|")
+    for combo in COMBINATIONS:
+        r = evaluate(d, fold, [cache[h] for h in combo], domain, everything)
+        print(f"| {' + '.join(combo)} | {r['service']:.3f} | {r['service_exact']:.3f} | "
+              f"{r['service_per_label'].get('expertise', 0):.3f} | {r['reviews']:.3f} | "
+              f"{r['reviews_per_label'].get('expertise', 0):.3f} |", flush=True)
+
+
+def learning_curve(d: dict, combo: list[str], shares: list[float]) -> None:
+    """Train on a share of the writers (and the same share of the reviews) of each fold's training part;
+    score the held-out fold in full."""
+    fold = fold_ids(d["groups"], d["folds"], d["seed"])
+    written = np.array([bool(g) for g in d["groups"]])
+    rng = np.random.RandomState(0)
+    writers = sorted({g for g in d["groups"] if g})
+    writer_rank = dict(zip(writers, rng.permutation(len(writers)) / len(writers)))
+    row_rank = np.where(written, [writer_rank.get(g, 0.0) for g in d["groups"]], rng.rand(len(fold)))
+    everything = np.ones(len(fold), dtype=bool)
+    print("| share of the training part | labeled texts used (per fold, mean) | service macro-F1 | reviews macro-F1 |")
+    print("|---|---|---|---|")
+    for share in shares:
+        use = row_rank < share + 1e-9
+        domain = out_of_fold(d, fold, d["C_domain"], False, everything, written[:, None].astype(int), use)[:, 0]
+        scores = [out_of_fold(d, fold, HEADS[h][0], HEADS[h][1], _head_rows(HEADS[h][2], written), d["Y"], use)
+                  for h in combo]
+        r = evaluate(d, fold, scores, domain, use)
+        n = np.mean([(use & (fold != k)).sum() for k in range(fold.max() + 1)])
+        print(f"| {share:.0%} | {n:,.0f} | {r['service']:.3f} | {r['reviews']:.3f} |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, default=ROOT / "training" / "default.toml")
+    ap.add_argument("--learning-curve", action="store_true")
+    ap.add_argument("--heads", default="C16,C1,NB4,reviews4", help="the combination the learning curve uses")
+    ap.add_argument("--shares", default="0.125,0.25,0.5,0.75,1.0")
+    args = ap.parse_args()
+    d = featurize(args.config)
+    if args.learning_curve:
+        learning_curve(d, args.heads.split(","), [float(s) for s in args.shares.split(",")])
+    else:
+        heads_table(d)
+
+
+if __name__ == "__main__":
+    main()
