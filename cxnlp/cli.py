@@ -41,6 +41,16 @@ def _say(prefix: str, message: str) -> None:
     typer.echo(f"{prefix}: {shorten(message, 300)}", err=True)
 
 
+def _write_json(path: Path, report: object) -> None:
+    """A report as JSON beside the printed one: renamed into place whole, an unwritable path one error line."""
+    from cxnlp.io import write_text_atomic
+
+    try:
+        write_text_atomic(path, json.dumps(report, ensure_ascii=False, indent=2))
+    except CxnlpError as exc:
+        raise fail(exc) from exc
+
+
 def _version() -> str:
     """The installed distribution's version, or the source checkout's pyproject.toml (one place)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -186,7 +196,7 @@ def train_cli(
         typer.echo(format_cv_report(report["held_out_writers"]))
     typer.echo(f"saved {model.version} to {model.path} ({report['train_seconds']} s)")
     if report_json:
-        report_json.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        _write_json(report_json, report)
 
 
 @app.command("evaluate")
@@ -241,7 +251,7 @@ def evaluate_cli(
         _say("bad row", err)
     typer.echo(text)
     if json_out:
-        json_out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        _write_json(json_out, report)
 
 
 @app.command("serve")
@@ -276,7 +286,7 @@ def data_report_cli(
         raise fail(exc) from exc
     typer.echo(format_data_report(report))
     if json_out:
-        json_out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        _write_json(json_out, report)
 
 
 def _ledger_session():

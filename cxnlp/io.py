@@ -373,10 +373,17 @@ def _open_xlsx(path: Path, sheet: str | None) -> Table:
 
 
 _XML_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
-_XML_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?<!/)>(.*?)</(?:\w+:)?c>", re.S)
+# A cell with its body; the body never runs past the next cell's start, so a cell left open (a
+# crafted file) costs one look ahead, not one per cell after it.
+_XML_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?<!/)>((?:[^<]|<(?!(?:\w+:)?c[\s/>]))*?)</(?:\w+:)?c>", re.S)
 _XML_REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]+)"')
 _XML_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]")
 _XML_STR = re.compile(rb'\bt="str"')
+
+
+# A piece of sheet XML is cut at a row's edge; a "row" longer than this (none that Excel writes; a crafted
+# file may have one) is handed on as it is, so the work and memory stay bounded by the piece.
+_MAX_PIECE = 8 << 20
 
 
 def _sheet_xml(zf: Any, part: str) -> Iterator[bytes]:
@@ -388,7 +395,7 @@ def _sheet_xml(zf: Any, part: str) -> Iterator[bytes]:
             data = carry + chunk
             cut = data.rfind(b"row>") + 4 if chunk else len(data)  # after </row> or <row>
             if cut < 4:
-                cut = 0
+                cut = 0 if len(data) < _MAX_PIECE else len(data)
             carry, data = data[cut:], data[:cut]
             if data:
                 yield data
@@ -396,7 +403,27 @@ def _sheet_xml(zf: Any, part: str) -> Iterator[bytes]:
                 return
 
 
-_XML_ROOT = re.compile(rb"<(\w+:)?worksheet\b")
+# A cell's start tag, whatever its namespace prefix and whatever space follows its name.
+_XML_CELL_START = re.compile(rb"<(?:[^\s<>/:]+:)?c[\s/>]")
+
+
+def _worksheet_parts(zf: Any) -> list[str]:
+    """The worksheet parts openpyxl reads: those the workbook's relationships name, wherever they are in
+    the archive. Every XML part when the workbook cannot be resolved (``_open_xlsx`` says why)."""
+    try:
+        from openpyxl.packaging.manifest import Manifest
+        from openpyxl.reader.excel import _find_workbook_part
+        from openpyxl.reader.workbook import WorkbookParser
+        from openpyxl.xml.constants import ARC_CONTENT_TYPES
+        from openpyxl.xml.functions import fromstring
+
+        package = Manifest.from_tree(fromstring(zf.read(ARC_CONTENT_TYPES)))
+        parser = WorkbookParser(zf, _find_workbook_part(package).PartName[1:])
+        parser.parse()
+        names = set(zf.namelist())
+        return [rel.target for _, rel in parser.find_sheets() if rel.target in names]
+    except Exception:  # noqa: BLE001 - a broken workbook: count everything that may be a sheet
+        return [n for n in zf.namelist() if n.lower().endswith(".xml")]
 
 
 def _check_workbook_cells(path: Path, max_cells: int) -> None:
@@ -410,14 +437,9 @@ def _check_workbook_cells(path: Path, max_cells: int) -> None:
         return  # not a workbook: ``_open_xlsx`` says what it is
     cells = 0
     with zf:
-        for part in (n for n in zf.namelist() if re.fullmatch(r"xl/worksheets/[^/]+\.xml", n)):
-            tags: tuple[bytes, bytes] | None = None
+        for part in _worksheet_parts(zf):
             for data in _sheet_xml(zf, part):
-                if tags is None:
-                    root = _XML_ROOT.search(data)
-                    prefix = (root[1] or b"") if root else b""
-                    tags = (b"<" + prefix + b"c ", b"<" + prefix + b"c>")
-                cells += data.count(tags[0]) + data.count(tags[1])
+                cells += sum(1 for _ in _XML_CELL_START.finditer(data))
                 if cells > max_cells:
                     raise InputTooLarge(f"{path}: more than {max_cells:,} cells; split the workbook into smaller "
                                         "files")
@@ -459,7 +481,7 @@ def _open_jsonl(lines: DecodedLines, source: str) -> Table:
                 obj = json.loads(line)
                 if isinstance(obj, dict):
                     first_keys = list(obj)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # the row says what is wrong with it
                 pass
             break
 
@@ -481,8 +503,15 @@ def _open_jsonl(lines: DecodedLines, source: str) -> Table:
                 except json.JSONDecodeError as exc:
                     yield Row(number, {}, f"invalid JSON: {exc.msg} at column {exc.colno}")
                     continue
+                except (ValueError, RecursionError) as exc:  # a number of 4,300+ digits; 1,000 levels
+                    yield Row(number, {}, "invalid JSON: " + ("nested too deeply" if isinstance(exc, RecursionError)
+                                                              else "a number too long to read"))
+                    continue
             if not isinstance(obj, dict):
                 yield Row(number, {"value": obj}, "a JSONL line must be an object")
+                continue
+            if line.count("[") + line.count("{") > MAX_JSON_DEPTH and _deeper_than(obj, MAX_JSON_DEPTH):
+                yield Row(number, {}, f"invalid JSON: nested more than {MAX_JSON_DEPTH} levels deep")
                 continue
             repeated = _repeated_key(line, obj)
             if repeated is not None:
@@ -492,6 +521,23 @@ def _open_jsonl(lines: DecodedLines, source: str) -> Table:
             yield Row(number, obj)
 
     return Table(source, first_keys, rows(), encoding=lines.encoding)
+
+
+# Deepest nesting a JSONL row may have: the writers (orjson) refuse 255 levels and the standard parser
+# about 1,000; no feedback export nests its fields more than a few.
+MAX_JSON_DEPTH = 100
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects in ``value`` nest more than ``limit`` levels (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if type(item) is dict or type(item) is list:
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if type(item) is dict else item))
+    return False
 
 
 class _RepeatedKey(ValueError):
@@ -509,12 +555,31 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+def _keys_in(value: Any) -> int:
+    """How many keys the objects in ``value`` hold, nested ones too (walked without recursion)."""
+    keys, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            keys += len(item)
+            stack.extend(v for v in item.values() if type(v) is dict or type(v) is list)
+        elif type(item) is list:
+            stack.extend(v for v in item if type(v) is dict or type(v) is list)
+    return keys
+
+
+def _no_space_after_quote(line: str) -> bool:
+    return '" ' not in line and '"\t' not in line and '"\r' not in line
+
+
 def _repeated_key(line: str, obj: dict[str, Any]) -> str | None:
     """A key written twice in one object of a JSONL line (parsers keep the last silently), or None.
 
-    Every key has its own ``:`` outside strings, so a flat object with as many ``:`` in the line as keys
-    repeats none: the usual line costs a count; others are parsed again keeping the pairs."""
-    if line.count(":") == len(obj) and not any(type(v) is dict or type(v) is list for v in obj.values()):
+    Every key has its own ``:`` outside strings, after its closing quote and any white space: a line with
+    as many ``:`` as its object has keys, or (no quote followed by white space) as many ``":`` as its
+    objects hold keys, nested ones too, repeats none. The usual line (nested, or with times such as
+    "10:00" in its values) costs a count; others are parsed again keeping the pairs."""
+    if line.count(":") == len(obj) or (_no_space_after_quote(line) and line.count('":') == _keys_in(obj)):
         return None
     try:
         json.loads(line, object_pairs_hook=_unique_pairs)
@@ -729,11 +794,16 @@ class AtomicWriter:
 
     def write_formatted(self, payload: str | list[list[Any]]) -> None:
         """Append what ``RowFormatter.format`` made of some rows."""
-        if self._ws is not None:
-            for cells in payload:
-                self._ws.append(cells)
-        else:
-            self._fh.write(payload)  # type: ignore[union-attr,arg-type]
+        try:
+            if self._ws is not None:
+                for cells in payload:
+                    self._ws.append(cells)
+            else:
+                self._fh.write(payload)  # type: ignore[union-attr,arg-type]
+        except OSError as exc:  # a disk that fills up mid-run: callers abort, which removes the temp file
+            if self.path is None:
+                raise
+            raise cannot_write(self.path, exc) from None
 
     def commit(self) -> None:
         if self.formatter is None:

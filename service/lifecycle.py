@@ -29,6 +29,10 @@ _HEADERS_TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-
                       b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_431_BODY), _431_BODY))
 
 
+class _HeadersTooLarge(Exception):
+    """Raised from a parser callback to stop parsing headers over the limit."""
+
+
 def header_deadline_protocol(timeout: float) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with a deadline and a size cap for each request's headers.
 
@@ -37,20 +41,26 @@ def header_deadline_protocol(timeout: float) -> type[HttpToolsProtocol]:
     good (2,200 of them made fresh requests fail). Here the clock runs from the moment the
     connection waits for a request until its headers are complete; past it the socket is closed.
     Neither does httptools bound the headers' size (2 MB of them were answered 200): past
-    ``MAX_HEADER_BYTES`` the answer is 431 and the connection is closed. The bytes are counted before
-    the parser sees them, up to the blank line that ends the headers, so headers that arrive whole in
-    one read are held to the limit too (70 KB of them in one packet were answered 200).
+    ``MAX_HEADER_BYTES`` the answer is 431 and the connection is closed. A read that starts where the
+    parser waits for headers is counted before the parser sees it, up to the blank line that ends them,
+    so headers that arrive whole in one read are held to the limit too (70 KB of them in one packet
+    were answered 200). Headers that begin in the middle of a read (a request pipelined behind another:
+    8 MB of them were answered 200) are counted as the parser hands them over. The rest of a body that
+    the app answered without reading is no header: it is not counted (100 KB of it made the next
+    request on the connection a 431).
     """
 
     class HeaderDeadlineProtocol(HttpToolsProtocol):
         _header_timer: TimerHandle | None = None
-        _header_bytes = 0
+        _header_bytes = 0  # raw bytes of the headers being waited for, counted before the parser sees them
         _header_tail = b""  # the last bytes of the headers so far: their end may straddle two reads
+        _parsed_bytes = 0  # the request line and headers of the current request, as the parser hands them over
+        _awaiting_headers = True  # the next bytes are a request's line and headers (not a body)
+        _in_headers = False  # a request has begun and its headers are not complete
+        _too_large = False
 
         def _arm_header_deadline(self) -> None:
             self._cancel_header_deadline()
-            self._header_bytes = 0
-            self._header_tail = b""
             self._header_timer = self.loop.call_later(timeout, self._header_deadline_passed)
 
         def _cancel_header_deadline(self) -> None:
@@ -63,6 +73,11 @@ def header_deadline_protocol(timeout: float) -> type[HttpToolsProtocol]:
             if not self.transport.is_closing():
                 self.transport.close()
 
+        def _refuse_headers(self) -> None:
+            self._cancel_header_deadline()
+            self.transport.write(_HEADERS_TOO_LARGE)
+            self.transport.close()
+
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._arm_header_deadline()
@@ -73,26 +88,53 @@ def header_deadline_protocol(timeout: float) -> type[HttpToolsProtocol]:
 
         def _header_part(self, data: bytes) -> int:
             """How many bytes of ``data`` belong to the headers being waited for."""
-            window = self._header_tail + data
-            end = window.find(b"\r\n\r\n")
-            if end < 0:
-                self._header_tail = window[-3:]
-                return len(data)
-            return end + 4 - len(self._header_tail)
+            end = (self._header_tail + data).find(b"\r\n\r\n")
+            return len(data) if end < 0 else end + 4 - len(self._header_tail)
 
         def data_received(self, data: bytes) -> None:
-            if self._header_timer is not None and not self.transport.is_closing():  # waiting for headers
+            if self._awaiting_headers and not self.transport.is_closing():
                 self._header_bytes += self._header_part(data)
                 if self._header_bytes > MAX_HEADER_BYTES:
-                    self._cancel_header_deadline()
-                    self.transport.write(_HEADERS_TOO_LARGE)
-                    self.transport.close()
+                    self._refuse_headers()
                     return
             super().data_received(data)
+            # a request's headers that go on in the next read may end across the two
+            self._header_tail = (self._header_tail + data)[-3:] if self._in_headers else b""
+
+        def _count_parsed(self, size: int) -> None:
+            self._parsed_bytes += size
+            if self._parsed_bytes > MAX_HEADER_BYTES:
+                self._too_large = True
+                raise _HeadersTooLarge  # stops the parser: the request is never started
+
+        def on_message_begin(self) -> None:
+            self._parsed_bytes = 0
+            self._in_headers = True
+            super().on_message_begin()
+
+        def on_url(self, url: bytes) -> None:
+            self._count_parsed(len(url))
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._count_parsed(len(name) + len(value) + 4)
+            super().on_header(name, value)
+
+        def send_400_response(self, msg: str) -> None:
+            if self._too_large:  # the parser stopped at our bidding, not at malformed input
+                self._refuse_headers()
+                return
+            super().send_400_response(msg)
 
         def on_headers_complete(self) -> None:
             self._cancel_header_deadline()
+            self._awaiting_headers = self._in_headers = False
+            self._header_bytes = 0
             super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._awaiting_headers = True  # the body is read: what comes next is the next request
 
         def on_response_complete(self) -> None:
             super().on_response_complete()

@@ -120,6 +120,16 @@ def test_unwritable_output_is_one_line_and_leaves_nothing(tmp_path, where):
     assert where == "proc" or list(out.iterdir()) == []
 
 
+def test_an_unwritable_json_report_is_one_line_not_a_traceback(tmp_path):
+    data = tmp_path / "labeled.csv"
+    data.write_text("text,categories,sentiment\n快递三天没到,speed,negative\n", encoding="utf-8")
+    out = Path("/proc/cxnlp-no-such-report.json")
+    result = run("data", "report", data, "--json", out)
+    assert result.exit_code == 1 and not isinstance(result.exception, OSError)
+    assert result.stderr.strip().splitlines()[-1] == f"error: {out}: cannot write the output there (No such file or directory)"
+    assert [p.name for p in tmp_path.iterdir()] == ["labeled.csv"]
+
+
 def test_parallel_workers_give_the_same_rows_in_order(tmp_path):
     src = tmp_path / "in.jsonl"
     texts = [f"第{i}单 快递三天没到，客服也不回" if i % 2 else f"第{i}次住，前台很热情" for i in range(60)]
@@ -372,7 +382,7 @@ def test_train_adds_rows_to_the_recipe_data_and_versions_each_model(tmp_path):
     sources = card["training_data"]["sources"]
     assert sources == {"base.csv": 300, str(mine.resolve()): 120} and card["training_data"]["rows"] == 420
     assert "300 rows from base.csv" in result.stderr and f"120 rows from {mine.resolve()}" in result.stderr
-    assert re.fullmatch(r"1\.1\.0\+\d{8}\.[0-9a-f]{8}", card["version"])
+    assert re.fullmatch(r"1\.2\.0\+\d{8}\.[0-9a-f]{8}", card["version"])
     assert card["version"].endswith("." + card["training_data"]["sha256"][:8])
 
     result = run("train", "--config", recipe, "--data", mine, "--replace", "--out", alone, *FAST)
@@ -380,7 +390,7 @@ def test_train_adds_rows_to_the_recipe_data_and_versions_each_model(tmp_path):
     assert "used alone (--replace)" in result.stderr
     other = json.loads((alone / "model.json").read_text())
     assert other["training_data"]["sources"] == {str(mine.resolve()): 120}
-    assert other["version"] != card["version"] and other["version"].split("+")[0] == "1.1.0"
+    assert other["version"] != card["version"] and other["version"].split("+")[0] == "1.2.0"
 
     # the new model against the shipped one, on the same rows
     result = run("evaluate", "--data", mine, "--model", added, "--compare", ROOT / "models" / "default",

@@ -344,6 +344,41 @@ def test_a_jsonl_key_written_twice_is_an_error_row(tmp_path):
     assert [r.values["text"] for r in rows if not r.problem] == ["快递三天没动静", "房间干净"]
 
 
+def test_jsonl_repeated_keys_are_found_cheaply_in_usual_lines_and_surely_in_odd_ones(tmp_path, monkeypatch):
+    from cxnlp import io as cio
+
+    usual = ['{"text": "快递三天没动静", "time": "10:00", "meta": {"channel": "app", "tags": [{"a": 1}]}}',
+             '{"text":"客服态度差","meta":{"at":"2026-11-03 10:00:00"}}']
+    odd = ['{"text": "前台很热情", "meta": {"a": 1, "a" : 2}}',  # white space before a colon
+           '{"text": "退款", "meta": {"a": "x\\":", "a":2}}']    # a quote and colon inside a string
+    path = tmp_path / "f.jsonl"
+    path.write_text("\n".join(usual) + "\n", encoding="utf-8")
+    monkeypatch.setattr(cio, "_unique_pairs", lambda pairs: pytest.fail("a usual line was parsed twice"))
+    with open_table(path) as table:
+        assert [r.problem for r in table.rows] == [None, None]
+    monkeypatch.undo()
+    path.write_text("\n".join(odd) + "\n", encoding="utf-8")
+    with open_table(path) as table:
+        assert [r.problem for r in table.rows] == ["the key 'a' appears twice in one object; which value is meant "
+                                                   "cannot be told"] * 2
+
+
+@pytest.mark.parametrize("depth", [1, 300, 1000, 3000])
+def test_jsonl_nested_too_deeply_or_with_a_huge_number_is_an_error_row_not_a_traceback(tmp_path, depth):
+    nested = "[" * depth + "]" * depth  # orjson reads 1,000 levels that the standard parser cannot
+    path = tmp_path / "f.jsonl"
+    path.write_text(f'{{"text": "退款", "a": {nested}}}\n{{"text": "快递三天没动静"}}\n'
+                    f'{{"text": "客服态度差", "n": {"9" * 5000}}}\n{{"text": "前台很热情", "a": {nested}}}\n',
+                    encoding="utf-8")
+    with open_table(path) as table:
+        rows = list(table.rows)
+        assert table.columns == (["text", "a"] if depth < 1000 else [])
+    problems = [r.problem for r in rows]
+    nested_problem = None if depth == 1 else f"invalid JSON: nested {'too deeply' if depth > 1000 else 'more than 100 levels deep'}"
+    assert problems == [nested_problem, None, "invalid JSON: a number too long to read", nested_problem]
+    assert rows[1].values == {"text": "快递三天没动静"}
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".txt", ".jsonl"])
 def test_a_stray_nul_byte_costs_its_row_not_the_file(tmp_path, suffix):
     path = tmp_path / f"f{suffix}"
@@ -426,6 +461,30 @@ def test_gbk_files_of_simplified_traditional_or_symbols_stay_gb18030(tmp_path, t
         assert [r.values["text"] for r in table.rows] == [text, text] and table.encoding == "gb18030"
 
 
+@pytest.mark.parametrize("rows", [
+    ["快递太慢了,Иванов Сергей Петрович", "客服态度差,Смирнова Анна Владимировна", "退款很快,Кузнецов Дмитрий"],
+    ["屏幕坏了,ソニー ブラビア テレビ", "不制冷,パナソニック 冷蔵庫", "很好用,シャープ エアコン"],
+    ["参数α=0.05 β=0.2 γ=1.5 δ=3,好", "λ=2.4 μ=0.1 σ=1.2,差"],
+    ["┌──────┐,│ 服务差 │", "└──────┘,╰──╯"],
+])
+def test_gbk_files_with_names_or_symbols_of_other_scripts_stay_gb18030(tmp_path, rows):
+    # GBK's rows of kana, Greek, Cyrillic and box drawing are Big5's most common characters: they
+    # must not make a GBK file read as Big5 (the file would be silently garbled)
+    path = tmp_path / "f.csv"
+    path.write_bytes(("text,name\n" + "".join(f"{r}\n" for r in rows)).encode("gbk"))
+    with open_table(path) as table:
+        assert [f"{r.values['text']},{r.values['name']}" for r in table.rows] == rows
+        assert table.encoding == "gb18030"
+
+
+def test_a_big5_file_whose_gb18030_reading_is_half_common_is_read_as_big5(tmp_path):
+    text = "謝謝你們的服務，這次購買的產品質量很好，物流也很快。"  # its GB18030 reading: 50% common characters
+    path = tmp_path / "f.csv"
+    path.write_bytes(f"id,text\n1,{text}\n2,{text}\n".encode("big5"))
+    with open_table(path) as table:
+        assert [r.values["text"] for r in table.rows] == [text, text] and table.encoding == "big5"
+
+
 def test_a_file_no_chinese_reading_fits_is_refused_with_a_hint(tmp_path):
     path = tmp_path / "f.csv"
     path.write_bytes("id,text\n1,サービスの態度がとても悪いです。電話しても誰も出ません\n2,配達が三日遅れました\n"
@@ -459,6 +518,68 @@ def test_a_workbook_over_the_cell_cap_is_refused_before_it_is_parsed(tmp_path, m
         open_table(path, max_cells=1205)
 
 
+def _rewritten(src, dst, change):
+    """A copy of a workbook with some parts renamed or edited: ``change(name, data) -> (name, data)``."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(*change(info.filename, zin.read(info.filename)))
+
+
+def _moved_sheet(name, data):  # the sheet where the workbook's relationships say, not in xl/worksheets/
+    if name == "xl/worksheets/sheet1.xml":
+        return "xl/data/s.xml", data
+    return name, data.replace(b"/xl/worksheets/sheet1.xml", b"/xl/data/s.xml").replace(
+        b"worksheets/sheet1.xml", b"data/s.xml")
+
+
+def _spaced_cells(name, data):  # any white space may follow a tag's name: <c\nr="A1">
+    return name, data.replace(b"<c r=", b"<c\nr=") if name == "xl/worksheets/sheet1.xml" else data
+
+
+@pytest.mark.parametrize("change", [_moved_sheet, _spaced_cells])
+def test_the_cell_cap_counts_the_cells_openpyxl_reads_wherever_and_however_written(tmp_path, change):
+    from cxnlp.errors import InputTooLarge
+
+    plain, path = tmp_path / "plain.xlsx", tmp_path / "w.xlsx"
+    _workbook(plain, {"s": [["id", "text", "score"]] + [[i, "快递太慢", 1] for i in range(200)]})
+    _rewritten(plain, path, change)
+    with open_table(path) as table:  # openpyxl reads the rewritten workbook as it is
+        assert len(list(table.rows)) == 200
+    with pytest.raises(InputTooLarge, match=r"more than 600 cells"):
+        open_table(path, max_cells=600)
+
+
+def test_sheet_xml_without_row_edges_comes_in_bounded_pieces(tmp_path, monkeypatch):
+    import zipfile
+
+    from cxnlp import io as cio
+
+    path = tmp_path / "w.zip"  # a crafted sheet: no row edge in megabytes of it
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("s.xml", b"<worksheet><sheetData><row r='1'>" + b" " * (5 << 20) + b"<c r='A1'/>")
+    monkeypatch.setattr(cio, "_MAX_PIECE", 2 << 20, raising=False)
+    with zipfile.ZipFile(path) as zf:
+        pieces = [len(p) for p in cio._sheet_xml(zf, "s.xml")]
+    assert max(pieces) <= (3 << 20) and sum(pieces) == (5 << 20) + 44
+
+
+def test_a_cell_left_open_does_not_take_the_cells_after_it(tmp_path):
+    import zipfile
+
+    from cxnlp.io import _unsaved_formulas
+
+    class Sheet:
+        _worksheet_path = "s.xml"
+
+    path = tmp_path / "w.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("s.xml", b'<worksheet><sheetData><row r="2"><c r="A2"><f>1+1</f><c r="B2"><f>2+2</f></c>'
+                             b'</row></sheetData></worksheet>')
+    assert _unsaved_formulas(path, Sheet()) == {2: ["B2"]}
+
+
 def test_a_text_file_over_the_cell_cap_stops_where_it_passes_it(tmp_path):
     from cxnlp.errors import InputTooLarge
 
@@ -469,3 +590,23 @@ def test_a_text_file_over_the_cell_cap_stops_where_it_passes_it(tmp_path):
     with open_table(path, max_cells=199) as table:
         with pytest.raises(InputTooLarge, match=r"more than 199 cells \(over 99 rows of 2 columns\)"):
             list(table.rows)
+
+
+def test_a_disk_that_fills_up_mid_run_is_one_error_naming_the_output(tmp_path):
+    import errno
+
+    class FullDisk:
+        def write(self, _text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            pass
+
+    writer = AtomicWriter(tmp_path / "out.csv")
+    writer.open(["text"])
+    writer._fh.close()
+    writer._fh = FullDisk()
+    with pytest.raises(DataError, match=r"out\.csv: cannot write the output there \(No space left on device\)$"):
+        writer.write([{"text": "快递三天没动静"}])
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []

@@ -220,6 +220,12 @@ def test_register_to_csv_is_csv_with_a_bom_and_formulas_neutralised(tmp_path):
         header, *rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
         assert tuple(header) == REGISTER_COLUMNS and [r[0] for r in rows] == ["R-1", "R-2"]
         assert rows[0][4].startswith("'=HYPERLINK")
+        assert export_register(session=session, months=["2026-10", "2026-10"], path=tmp_path / "台账.csv",
+                               categories=CATS) == 1  # a month named twice: its records once
+        assert export_register(session=session, months=["2026-10", "2026-10"], path=tmp_path / "台账.xlsx",
+                               categories=CATS) == 1
+        assert load_workbook(tmp_path / "台账.xlsx").sheetnames == ["汇总", "2026-10"]
+        (tmp_path / "台账.xlsx").unlink()
         with pytest.raises(DataError, match=r"\.xlsx, \.csv, \.tsv"):
             export_register(session=session, months=["2026-11"], path=tmp_path / "台账.json", categories=CATS)
         assert [p.name for p in tmp_path.iterdir() if not p.name.startswith("ledger.db")] == ["台账.csv"]

@@ -64,6 +64,10 @@ def test_false_friends_do_not_raise_severity(text, negative, not_level):
     ("我要让媒体报道一下你们的服务", "重大"),  # 媒体报道 as a threat, not cited
     ("不是我说，你们再不处理我就报警", "重大"),
     ("我不是第一次找律师了，这次一定起诉", "重大"),
+    ("不退款找律师", "重大"),                 # the negation is the refund's: 找 after it is a distance
+    ("不解决找12345投诉", "重大"),
+    ("我要找媒体说理", "重大"),               # 媒体说 here is a threat, no citation
+    ("再不处理我就找媒体说说这事", "重大"),
 ])
 def test_real_cues_still_count(text, level):
     assert severity(text) == level

@@ -25,8 +25,11 @@ NEGATION_WINDOW = 2                         # tokens before a cue that a negator
 # "不是第一次投诉了" is a repeated one.
 ADJACENT_NEGATORS = frozenset({"不是", "并不是", "并非"})
 # Words between a negator and its cue that do not use up the window: "我没有说要曝光" takes the cue back
-# as "没有曝光" does, and "我不是说要找律师" as "不是律师" would.
-SAYING_WORDS = frozenset({"说", "要", "说要", "想", "想要", "打算", "准备", "会", "去", "找"})
+# as "没有曝光" does.
+SAYING_WORDS = frozenset({"说", "要", "说要", "想", "想要", "打算", "准备", "会", "去"})
+# A verb of going to someone, no distance either, but only right after a negator or a saying word: "我不是
+# 说要找律师", "没有找媒体" are taken back; in "不退款找律师" the negation is the refund's, the threat stands.
+REACHING_WORDS = frozenset({"找"})
 _CLAUSE_END = re.compile(r"[,.;!?]")       # normalized clause punctuation: a negation does not reach past it
 _WORD_CHAR = re.compile(r"[0-9a-z]")
 
@@ -105,6 +108,11 @@ class CueMatcher:
     def matches(self, text: str, tokens: Sequence[Token] | Spans | None = None, norm: str | None = None) -> bool:
         return bool(self.find(text, tokens, norm))
 
+    def _leads_in(self, norm: str, spans: Spans, j: int) -> bool:
+        """A negator or a saying word (token ``j``): what a reaching verb (找) right after it belongs to."""
+        word = norm[spans.starts[j]:spans.ends[j]]
+        return word in SAYING_WORDS or word in self.negators or word in ADJACENT_NEGATORS
+
     def _negated(self, norm: str, spans: Spans, k: int) -> bool:
         counted, j = 0, k - 1
         while j >= 0 and counted < self.window:
@@ -113,7 +121,8 @@ class CueMatcher:
             word = norm[spans.starts[j]:spans.ends[j]]
             if word in self.negators or (counted == 0 and word in ADJACENT_NEGATORS):
                 return True
-            counted += word not in SAYING_WORDS
+            reaching = word in REACHING_WORDS and j > 0 and self._leads_in(norm, spans, j - 1)
+            counted += word not in SAYING_WORDS and not reaching
             j -= 1
         return False
 

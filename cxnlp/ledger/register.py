@@ -51,6 +51,7 @@ def export_register(*, session: Session, months: list[str], path: Path, categori
     A ``.csv``/``.tsv`` path gets the records of every month as one table instead (UTF-8 with a BOM,
     formulas neutralised, like every CSV cxnlp writes): the month's numbers are ``ledger summary``'s.
     """
+    months = list(dict.fromkeys(months))  # a month named twice is one sheet, its records written once
     suffix = path.suffix.lower()
     if suffix not in REGISTER_TYPES:
         raise DataError(f"{path}: the register is written as {', '.join(REGISTER_TYPES)}; "
