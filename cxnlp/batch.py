@@ -97,8 +97,9 @@ def _rows_to_texts(rows: list[Row], text_column: str) -> list[Any]:
     return [None if r.problem and not r.values else r.values.get(text_column) for r in rows]
 
 
-def _classify_chunk(model: LoadedModel, rows: list[Row], text_column: str) -> list[Prediction]:
-    preds = predict_texts(model, _rows_to_texts(rows, text_column))
+def _classify_chunk(model: LoadedModel, rows: list[Row], text_column: str,
+                    keep_tokens: bool = False) -> list[Prediction]:
+    preds = predict_texts(model, _rows_to_texts(rows, text_column), keep_tokens=keep_tokens)
     for row, pred in zip(rows, preds):
         if row.problem:  # a row with no values (undecodable, invalid JSON) has no text: its problem says it all
             reason = f"{row.where}: {row.problem}"
@@ -132,7 +133,7 @@ def output_columns(rows: list[Row], input_columns: list[str]) -> list[str]:
 
 def _classify_and_format(model: LoadedModel, rows: list[Row], text_column: str, formatter: RowFormatter,
                          prepare: SinkPrepare | None) -> ChunkResult:
-    preds = _classify_chunk(model, rows, text_column)
+    preds = _classify_chunk(model, rows, text_column, keep_tokens=prepare is not None)  # the sink reads them
     tally = BatchSummary()
     tally.add(preds)
     output, tally.cut_cells = formatter.format_counted([output_row(r, p) for r, p in zip(rows, preds)])
@@ -159,9 +160,11 @@ def classify_rows(model: LoadedModel, chunks: Iterator[list[Row]], text_column: 
                   workers: int = 1, prepare: SinkPrepare | None = None) -> Iterator[tuple[list[Row], ChunkResult]]:
     """Classified and formatted chunks, in input order, on ``workers`` processes in all.
 
-    The calling process is one of them: it classifies every ``workers``-th chunk itself between
-    reading and writing, and ``workers - 1`` forked processes take the rest (they also format their
-    output). One process fewer than cores means one copy fewer of the model's private memory.
+    The calling process is one of them: ``workers - 1`` forked processes take chunks (and format their
+    output) while each has fewer than two in hand, and the calling process classifies a chunk itself
+    only when they are all that busy. So it takes the share that reading, writing and recording leave
+    it time for (a fixed share made the workers wait for it when a ledger write was added), and one
+    process fewer than cores means one copy fewer of the model's private memory.
     """
     if workers <= 1:
         for rows in chunks:
@@ -172,11 +175,11 @@ def classify_rows(model: LoadedModel, chunks: Iterator[list[Row]], text_column: 
     pending: deque[tuple[list[Row], Any]] = deque()
     with ctx.Pool(workers - 1, initializer=_worker_init,
                   initargs=(model, text_column, formatter, prepare)) as pool:
-        for i, rows in enumerate(chunks):
-            if i % workers == workers - 1:
-                pending.append((rows, _classify_and_format(model, rows, text_column, formatter, prepare)))
-            else:
+        for rows in chunks:
+            if sum(not _done(result) for _, result in pending) < 2 * (workers - 1):
                 pending.append((rows, pool.apply_async(_worker_run, (rows,))))
+            else:
+                pending.append((rows, _classify_and_format(model, rows, text_column, formatter, prepare)))
             # hand back what is done, in order; at most a few chunks per process in flight
             while pending and (len(pending) > 2 * workers or _done(pending[0][1])):
                 rows_done, result = pending.popleft()

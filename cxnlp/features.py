@@ -187,10 +187,13 @@ class FeatureRows:
 
 @dataclass
 class Analysis:
-    """One featurization of a batch: the TF-IDF rows and where the word n-grams were found."""
+    """One featurization of a batch: the TF-IDF rows and where the word n-grams were found, and the
+    batch's tokens when they are what ``tokenize_batch(texts)`` gives (jieba-rs with HMM, as the ledger
+    rules segment), so that the rules reuse them instead of segmenting the texts again."""
 
     features: FeatureRows
     words: WordOccurrences
+    tokens: TokenTable | None = None
 
 
 class TextFeaturizer:
@@ -302,10 +305,14 @@ class TextFeaturizer:
 
     def count(self, texts: Sequence[str]) -> tuple[FeatureRows, WordOccurrences]:
         """Raw n-gram counts of texts (rows) over both blocks (columns), and the word occurrences."""
+        counts, words, _ = self._count(texts)
+        return counts, words
+
+    def _count(self, texts: Sequence[str]) -> tuple[FeatureRows, WordOccurrences, TokenTable]:
         batch = normalize_batch(texts)
         spans = mask_spans(batch)
-        words = self._word_occurrences(tokenize_batch(texts, hmm=self.hmm, backend=self.tokenizer,
-                                                      batch=batch, spans=spans))
+        tokens = tokenize_batch(texts, hmm=self.hmm, backend=self.tokenizer, batch=batch, spans=spans)
+        words = self._word_occurrences(tokens)
         cue_rows, cue_cols = self._cue_counts(batch)
         if self.clause_features:
             clause_rows, clause_cols = self._clause_counts(batch)
@@ -316,7 +323,7 @@ class TextFeaturizer:
                                                  char_rows * n_columns + char_cols]), return_counts=True)
         indptr = np.searchsorted(keys, np.arange(len(texts) + 1, dtype=np.int64) * n_columns)
         return (FeatureRows(indptr, (keys % n_columns).astype(np.int32), counts.astype(np.float32),
-                            (len(texts), self.n_features)), words)
+                            (len(texts), self.n_features)), words, tokens)
 
     # ------------------------------------------------------------- tf-idf
     def fit(self, texts: Sequence[str], y: object = None) -> "TextFeaturizer":
@@ -340,8 +347,9 @@ class TextFeaturizer:
 
     def analyze(self, texts: Sequence[str]) -> Analysis:
         """TF-IDF rows of a batch, with the word occurrences that evidence is drawn from."""
-        counts, words = self.count(texts)
-        return Analysis(self._tfidf(counts), words)
+        counts, words, tokens = self._count(texts)
+        as_rules_segment = self.hmm and self.tokenizer == "jieba-rs"  # tokenize_batch's defaults
+        return Analysis(self._tfidf(counts), words, tokens if as_rules_segment else None)
 
     def _tfidf(self, counts: FeatureRows) -> FeatureRows:
         data = counts.data

@@ -36,6 +36,10 @@ class Prediction:
     evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     model_version: str = ""
     error: str | None = None
+    # Not part of the contract (never in ``to_dict``): a ``cxnlp.ledger.cues.CueTexts`` holding the text's
+    # tokens and the text's row in it, so that the ledger rules reuse what the model segmented
+    # (``predict_texts(..., keep_tokens=True)``).
+    tokens_from: tuple[Any, int] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The contract fields as a plain dict (shallow: built per row on hot paths, so no deep copy)."""
@@ -60,8 +64,12 @@ def text_problem(text: object, max_chars: int = MAX_TEXT_CHARS) -> str | None:
 
 
 def predict_texts(model: "LoadedModel", texts: Sequence[object], *, explain: bool = True,
-                  max_chars: int = MAX_TEXT_CHARS) -> list[Prediction]:
-    """Classify texts in order; unusable texts get a Prediction with ``error`` set, never an exception."""
+                  max_chars: int = MAX_TEXT_CHARS, keep_tokens: bool = False) -> list[Prediction]:
+    """Classify texts in order; unusable texts get a Prediction with ``error`` set, never an exception.
+
+    ``keep_tokens``: each result keeps a reference to the batch's tokens (``Prediction.tokens_from``),
+    for the ledger to read its rules in them without segmenting the texts again; they live as long as
+    the results do."""
     problems = [text_problem(t, max_chars) for t in texts]
     good = [i for i, p in enumerate(problems) if p is None]
     version = model.version
@@ -95,12 +103,19 @@ def predict_texts(model: "LoadedModel", texts: Sequence[object], *, explain: boo
             evidence={label: [t._asdict() for t in spans] for label, spans in evidence[k].items()},
             model_version=version,
         )
-    _set_urgency([results[i] for i in good], good_texts)
+    from cxnlp.ledger.cues import CueTexts
+
+    cue = CueTexts(good_texts, scores.analysis.tokens)  # the rules read the model's tokens
+    _set_urgency([results[i] for i in good], cue)
+    if keep_tokens:
+        for k, i in enumerate(good):
+            results[i].tokens_from = (cue, k)
     return results
 
 
-def _set_urgency(results: list[Prediction], texts: list[str]) -> None:
-    """Each result's urgency, by the configured ledger rules (the one function the ledger uses too)."""
+def _set_urgency(results: list[Prediction], texts: Any) -> None:
+    """Each result's urgency, by the configured ledger rules (the one function the ledger uses too);
+    ``texts`` are strings or a ``CueTexts``."""
     from cxnlp.ledger.rules import configured_rules
 
     for result, urgency in zip(results, configured_rules().urgencies(texts, [r.sentiment_scores for r in results])):

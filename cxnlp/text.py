@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -402,14 +403,11 @@ _PII_KINDS: tuple[_PiiKind, ...] = (
 _PII_HINT = re.compile(r"[0-9@]|身份|证件|微信|威信|薇信|v信|wechat|weixin|vx|wx|qq|扣扣")
 
 
-@lru_cache(maxsize=1)
-def _format_chars() -> re.Pattern[str]:
-    """Invisible format characters (Unicode category Cf: zero-width space/joiners, direction marks,
-    word joiner, BOM, soft hyphen ...), which a writer can slip into a number to hide it from the patterns."""
-    import unicodedata
-
-    chars = "".join(chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf")
-    return re.compile("[" + re.escape(chars) + "]")
+def _is_format_char(ch: str) -> bool:
+    """An invisible format character (Unicode category Cf: zero-width space/joiners, direction marks,
+    word joiner, BOM, soft hyphen ...), which a writer can slip into a number to hide it from the patterns.
+    None is printable, so a printable text holds none (the usual case: no character is looked at)."""
+    return unicodedata.category(ch) == "Cf"
 
 
 # A single space between two digits: "1 3 8 1 2 3 4 5 6 7 8" is a phone number written digit by digit.
@@ -422,9 +420,12 @@ def _pii_views(norm: str) -> list[tuple[str, list[int] | None]]:
     that without single spaces between digits, so numbers split by either are still found; a span
     found there covers the characters removed inside it, and masking keeps the length."""
     views: list[tuple[str, list[int] | None]] = [(norm, None)]
+    hidden = not norm.isprintable() and any(map(_is_format_char, norm))
+    if not hidden and not _DIGIT_SPACE.search(norm):
+        return views
     index = list(range(len(norm)))
-    if _format_chars().search(norm):
-        keep = [i for i in index if not _format_chars().fullmatch(norm[i])]
+    if hidden:
+        keep = [i for i in index if not _is_format_char(norm[i])]
         index = keep
         views.append(("".join(norm[i] for i in keep), keep))
     text = views[-1][0]

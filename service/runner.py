@@ -17,10 +17,16 @@ from pathlib import Path
 import uvicorn
 
 from cxnlp.errors import ConfigError
+from cxnlp.ledger.db import limit_sqlite_heap
 from cxnlp.ledger.db import prepare as prepare_ledger
 from cxnlp.settings import get_settings
 from cxnlp.store import load_model
 from service.model_sync import ModelSync, follow
+
+
+# The SQLite heap (page caches) a worker keeps: five pooled connections filled 2 MB caches each as the
+# ledger grew under a soak, with no query faster for it.
+SQLITE_HEAP_BYTES = 4 * 2**20
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -52,16 +58,19 @@ def check_listen_address(host: str, *, api_key: str | None, allow_unauthenticate
 
 def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1,
           allow_unauthenticated: bool = False) -> None:
+    from service.lifecycle import die_with_parent, limit_malloc_arenas, trim_malloc_every, uvicorn_options
+
     settings = get_settings()
     check_listen_address(host, api_key=settings.api_key, allow_unauthenticated=allow_unauthenticated)
+    limit_malloc_arenas()  # before the first thread (model loading may start some)
     model = load_model(model_dir or settings.model_dir)
     model.warm_up()
     prepare_ledger(settings.ledger_url)  # schema ready before workers fork (they would race otherwise)
+    limit_sqlite_heap(SQLITE_HEAP_BYTES)  # process-wide: every worker inherits it
     metrics_dir = None
     if workers > 1:
         # Metrics summed over workers: prometheus-client reads this before its first import (below).
         metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cxnlp-metrics-")
-    from service.lifecycle import die_with_parent, uvicorn_options
     from service.main import create_app
     from service.observability import configure_access_log
 
@@ -76,6 +85,7 @@ def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1,
                             loop="auto", **uvicorn_options(settings))  # uvloop when installed
     print(f"cxnlp serving {model.version} on http://{host}:{port} ({workers} worker(s)); docs at /docs", flush=True)
     if workers <= 1:
+        trim_malloc_every()
         uvicorn.Server(config).run(sockets=[sock])
         return
     parent = os.getpid()
@@ -85,6 +95,7 @@ def serve(*, host: str, port: int, model_dir: Path | None, workers: int = 1,
         pid = os.fork()
         if pid == 0:
             die_with_parent(parent)
+            trim_malloc_every()  # threads do not survive fork: each worker starts its own
             follow(app, sync, worker)
             uvicorn.Server(config).run(sockets=[sock])
             os._exit(0)

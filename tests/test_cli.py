@@ -91,11 +91,11 @@ def test_failed_run_leaves_no_output(tmp_path, monkeypatch):
     calls = {"n": 0}
     original = batch._classify_chunk
 
-    def flaky(model, rows, column):
+    def flaky(model, rows, column, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("disk on fire")
-        return original(model, rows, column)
+        return original(model, rows, column, *args, **kwargs)
 
     monkeypatch.setattr(batch, "_classify_chunk", flaky)
     with pytest.raises(RuntimeError):

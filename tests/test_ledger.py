@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import uuid
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from cxnlp.errors import ConflictError, DataError, LedgerError
 from cxnlp.ledger.db import get_engine, head_revision
 from cxnlp.ledger.models import FeedbackRecord
-from cxnlp.ledger.records import FeedbackIn, record_feedback, review_queue, update_record
+from cxnlp.ledger.records import FeedbackIn, record_feedback, record_rows, review_queue, update_record
 from cxnlp.ledger.register import REGISTER_COLUMNS, export_register, export_review, import_review
 from cxnlp.ledger.rules import LedgerRules
 from cxnlp.ledger.summary import month_summary
@@ -78,6 +79,29 @@ def test_schema_carries_its_alembic_revision(ledger_url):
         assert conn.execute(text("select version_num from alembic_version")).scalar() == head_revision()
 
 
+def test_sqlite_sessions_reuse_the_connection_returned_last(tmp_path):
+    """Only the connections in use at once warm a page cache (a service worker kept five warm)."""
+    engine = get_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    first, second = engine.connect(), engine.connect()
+    last = second.connection.dbapi_connection
+    first.close()
+    second.close()
+    with engine.connect() as again:
+        assert again.connection.dbapi_connection is last
+
+
+def test_the_sqlite_heap_limit_reaches_every_ledger_connection(tmp_path):
+    from cxnlp.ledger.db import limit_sqlite_heap
+
+    engine = get_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        limit_sqlite_heap(4 * 2**20)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA soft_heap_limit").scalar() == 4 * 2**20
+    finally:
+        limit_sqlite_heap(0)
+
+
 def test_record_masks_personal_data_and_sets_severity_department_due(ledger_url):
     with Session(get_engine(ledger_url)) as session:
         now = datetime(2026, 11, 5, 10, 0)
@@ -91,6 +115,62 @@ def test_record_masks_personal_data_and_sets_severity_department_due(ledger_url)
         assert not created_again and again.id == rec.id
         with pytest.raises(ConflictError, match="T-1"):
             add(session, "T-1", "whatever", ["speed"], now)
+
+
+def test_a_chunk_is_segmented_once_for_severity_urgency_and_problems(monkeypatch):
+    from cxnlp.text import tokenize_batch
+
+    segmented: list[str] = []
+
+    def counting(texts, **kw):
+        segmented.extend(texts)
+        return tokenize_batch(texts, **kw)
+
+    for module in ("cxnlp.ledger.cues", "cxnlp.ledger.rules", "cxnlp.ledger.problems"):
+        monkeypatch.setattr(f"{module}.tokenize_batch", counting, raising=False)
+    texts = ["退款半个月还没到账，再不处理我就打12315投诉", "电话转了好几次，每次都要重新说一遍，我要投诉", "等了很久"]
+    rows = record_rows(items=[FeedbackIn(text=t, source_id=f"S-{i}") for i, t in enumerate(texts)],
+                       predictions=[pred(["process"]) for _ in texts], rules=RULES, now=datetime(2026, 11, 5))
+    assert [r["severity"] for r in rows] == ["重大", "中度", "一般"] and rows[0]["urgency"] == "紧急"
+    assert rows[0]["problems"] and rows[1]["problems"]  # severity, urgency and problem cues all read
+    assert set(texts[:2]) <= set(segmented) and sorted(segmented) == sorted(set(segmented))  # each at most once
+
+
+def test_ledger_rules_read_the_tokens_the_model_made(small_model, monkeypatch):
+    """With ``keep_tokens`` (as `classify --ledger` and POST /v1/feedback classify), a text that masking
+    leaves as it is is not segmented again for the ledger's rules; the records are the same."""
+    from cxnlp.prediction import predict_texts
+    from cxnlp.text import tokenize_batch
+
+    texts = ["退款半个月还没到账，再不处理我就打12315投诉", "我的电话13912345678，快递三天没到我要投诉", "前台很热情"]
+    items = [FeedbackIn(text=t, source_id=f"K-{i}") for i, t in enumerate(texts)]
+    now = datetime(2026, 11, 5)
+    plain = record_rows(items=items, predictions=predict_texts(small_model, texts), rules=RULES, now=now)
+    kept = predict_texts(small_model, texts, keep_tokens=True)
+    segmented: list[str] = []
+
+    def counting(batch, **kw):
+        segmented.extend(batch)
+        return tokenize_batch(batch, **kw)
+
+    monkeypatch.setattr("cxnlp.ledger.cues.tokenize_batch", counting)
+    assert record_rows(items=items, predictions=kept, rules=RULES, now=now) == plain
+    assert segmented == [plain[1]["text"]]  # only the text whose phone number was masked
+    assert "139****5678" in plain[1]["text"]
+
+
+def test_ledger_urgency_is_read_again_only_where_masking_changed_the_text():
+    """predict_texts reads the urgency in the text as sent, by the configured rules; the ledger keeps what
+    the masked text says, so it reads again where masking changed the text or the rules differ."""
+    now = datetime(2026, 11, 5)
+    items = [FeedbackIn(text="等了很久也没人管", source_id="U-1"),
+             FeedbackIn(text="我要打12345投诉，电话13912345678", source_id="U-2")]
+    preds = [pred(["speed"]), pred(["attitude"])]
+    for p in preds:
+        p.urgency = "咨询"  # not what the rules say of either text: shows which reading is kept
+    assert [r["urgency"] for r in record_rows(items=items, predictions=preds, rules=RULES, now=now)] == ["咨询", "紧急"]
+    other = dataclasses.replace(RULES, respond_hours={**RULES.respond_hours, "咨询": 48.0})
+    assert [r["urgency"] for r in record_rows(items=items, predictions=preds, rules=other, now=now)] == ["一般", "紧急"]
 
 
 def test_status_changes_and_corrections_are_audited(ledger_url):

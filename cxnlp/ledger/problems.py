@@ -20,9 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxnlp.errors import ConfigError, DataError
-from cxnlp.ledger.cues import CueMatcher
+from cxnlp.ledger.cues import CueMatcher, CueTexts
 from cxnlp.ledger.models import FeedbackRecord
-from cxnlp.text import normalize, tokenize_batch
 
 SHIPPED = "problems.toml"
 KEY_POS = ("n", "nz", "vn", "v", "a", "an", "l", "i")  # jieba part-of-speech tags kept as key phrases
@@ -45,6 +44,10 @@ class Problem:
 @dataclass(frozen=True)
 class ProblemCatalogue:
     problems: tuple[Problem, ...]
+    any_cue: CueMatcher = field(init=False, compare=False, repr=False)  # every problem's cues: one search per text
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "any_cue", CueMatcher(c for p in self.problems for c in p.cues))
 
     @classmethod
     def load(cls, user_file: Path | None = None) -> "ProblemCatalogue":
@@ -55,17 +58,17 @@ class ProblemCatalogue:
             by_name.update((p.name, p) for p in _read(Path(user_file)))
         return cls(tuple(by_name.values()))
 
-    def match(self, texts: Sequence[str]) -> list[list[str]]:
-        """The names of the problems found in each text (catalogue order); the texts that may hold a
-        cue are segmented in one call."""
-        norms = [normalize(t) for t in texts]
-        need = [i for i, n in enumerate(norms) if any(p.matcher.may_match(n) for p in self.problems)]
-        tokens = {}
-        if need:
-            table = tokenize_batch([texts[i] for i in need])
-            tokens = {i: table.tokens_of(k) for k, i in enumerate(need)}
-        return [[p.name for p in self.problems if p.matcher.matches(texts[i], tokens[i])] if i in tokens else []
-                for i in range(len(texts))]
+    def match(self, texts: Sequence[str] | CueTexts, rows: Sequence[int] | None = None) -> list[list[str]]:
+        """The names of the problems found in each text (catalogue order), or in the texts of ``rows``
+        only; the texts that may hold a cue are segmented in one call (none again that ``texts``, a
+        ``CueTexts`` shared with other rules, already holds the tokens of)."""
+        cue = CueTexts.of(texts)
+        rows = range(len(cue)) if rows is None else rows
+        candidates = [[p for p in self.problems if p.matcher.may_match(cue.norms[i])]
+                      if self.any_cue.may_match(cue.norms[i]) else [] for i in rows]
+        cue.segment(i for i, found in zip(rows, candidates) if found)
+        return [[p.name for p in found if p.matcher.matches(cue.texts[i], cue.tokens(i), cue.norms[i])]
+                for i, found in zip(rows, candidates)]
 
     def get(self, name: str) -> Problem | None:
         return next((p for p in self.problems if p.name == name), None)

@@ -140,5 +140,5 @@ def classify_and_record(*, session: Any, model: Any, item: FeedbackIn, rules: Le
     existing = find_record(session=session, source_id=item.source_id, text=item.text)
     if existing is not None:
         return existing, False
-    prediction = predict_texts(model, [item.text], max_chars=max_chars)[0]
+    prediction = predict_texts(model, [item.text], max_chars=max_chars, keep_tokens=True)[0]
     return record_feedback(session=session, item=item, prediction=prediction, rules=rules)

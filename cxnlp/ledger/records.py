@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from cxnlp.errors import ConflictError, LedgerError, NotFoundError
+from cxnlp.ledger.cues import CueTexts
 from cxnlp.ledger.db import lock_for_write
 from cxnlp.ledger.models import KINDS, STATUSES, AuditEntry, FeedbackRecord, FollowUp
 from cxnlp.ledger.problems import ProblemCatalogue, configured_catalogue
@@ -73,12 +74,14 @@ def record_rows(*, items: Sequence[FeedbackIn], predictions: Sequence[Prediction
             raise LedgerError(f"cannot record {item.source_id!r}: {prediction.error}")
     spans = [personal_data_spans(item.text) for item in items]
     masked = [mask_personal_data(item.text, s) for item, s in zip(items, spans)]
-    severities = rules.severities(masked, [p.categories for p in predictions],
-                                  [p.sentiment_scores for p in predictions])
-    urgencies = rules.urgencies(masked, [p.sentiment_scores for p in predictions])
+    # severity, urgency and problems read each masked text, segmented once (or not at all where masking
+    # changed nothing and the model's tokens came with the prediction)
+    cue = CueTexts(masked, same_as=[None if pii else p.tokens_from for p, pii in zip(predictions, spans)])
+    severities = rules.severities(cue, [p.categories for p in predictions], [p.sentiment_scores for p in predictions])
+    urgencies = _urgencies(cue, spans, predictions, rules)
     kinds = [rules.kind_of(p.sentiment, u, p.categories) for p, u in zip(predictions, urgencies)]
     complaints = [i for i, k in enumerate(kinds) if k == KINDS[0]]
-    found = (catalogue or configured_catalogue()).match([masked[i] for i in complaints])
+    found = (catalogue or configured_catalogue()).match(cue, complaints)
     problems = dict(zip(complaints, found))
     rows = []
     for i, (item, prediction, text, pii, severity) in enumerate(zip(items, predictions, masked, spans, severities)):
@@ -95,6 +98,24 @@ def record_rows(*, items: Sequence[FeedbackIn], predictions: Sequence[Prediction
             resolve_by=rules.resolve_by(kinds[i], severity, received), status="open", version=1,
         ))
     return rows
+
+
+def _urgencies(cue: CueTexts, spans: Sequence[Sequence[tuple[int, int, str]]], predictions: Sequence[Prediction],
+               rules: LedgerRules) -> list[str]:
+    """The urgency of each masked text. ``predict_texts`` read it in the text as sent, by the configured
+    rules: where masking changed nothing and ``rules`` are those, it is the same and is not read again."""
+    from cxnlp.ledger.rules import configured_rules
+
+    same_rules = rules == configured_rules()
+    again = [i for i, (pii, p) in enumerate(zip(spans, predictions)) if pii or not same_rules or p.urgency is None]
+    if len(again) == len(predictions):
+        return rules.urgencies(cue, [p.sentiment_scores for p in predictions])
+    urgencies = [p.urgency for p in predictions]
+    if again:
+        sub = CueTexts([cue.texts[i] for i in again], same_as=[(cue, i) for i in again])  # tokens made once
+        for i, urgency in zip(again, rules.urgencies(sub, [predictions[i].sentiment_scores for i in again])):
+            urgencies[i] = urgency
+    return urgencies
 
 
 def _conflict(source_id: str) -> ConflictError:

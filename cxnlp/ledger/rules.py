@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from cxnlp.errors import ConfigError
-from cxnlp.ledger.cues import CueMatcher
+from cxnlp.ledger.cues import CueMatcher, CueTexts, Spans
 from cxnlp.ledger.models import KINDS, SEVERITIES, URGENCIES
-from cxnlp.text import Token, normalize, tokenize_batch
+from cxnlp.text import Token
 
 NO_CATEGORY = "(none)"
 
@@ -39,8 +39,9 @@ class SeverityRule:
     def __post_init__(self) -> None:
         object.__setattr__(self, "matcher", CueMatcher(self.words, false_friends=self.false_friends))
 
-    def matches(self, text: str, categories: list[str], negative: float, tokens: list[Token] | None = None) -> bool:
-        if negative >= self.words_min_negative and self.matcher.matches(text, tokens):
+    def matches(self, text: str, categories: list[str], negative: float, tokens: Sequence[Token] | Spans | None = None,
+                norm: str | None = None) -> bool:
+        if negative >= self.words_min_negative and self.matcher.matches(text, tokens, norm):
             return True
         return negative >= self.min_negative and len(categories) >= self.min_categories
 
@@ -78,17 +79,18 @@ class UrgencyRule:
             return False
         return self.failures.may_match(normalized) or self.questions.may_match(normalized)
 
-    def matches(self, text: str, scores: dict[str, float], tokens: list[Token] | None = None) -> bool:
+    def matches(self, text: str, scores: dict[str, float], tokens: Sequence[Token] | Spans | None = None,
+                norm: str | None = None) -> bool:
         negative = float(scores.get("negative", 0.0))
-        if self.words and negative >= self.words_min_negative and self.matcher.matches(text, tokens):
+        if self.words and negative >= self.words_min_negative and self.matcher.matches(text, tokens, norm):
             return True
         if self.max_negative is None:
             return False
         calm = negative < self.max_negative
-        if not calm and not (negative < self.question_max_negative and self.questions.matches(text, tokens)):
+        if not calm and not (negative < self.question_max_negative and self.questions.matches(text, tokens, norm)):
             return False
         positive = bool(scores) and max(scores, key=lambda k: scores[k]) == "positive"
-        return positive or not self.failures.matches(text, tokens)
+        return positive or not self.failures.matches(text, tokens, norm)
 
 
 @dataclass(frozen=True)
@@ -134,35 +136,39 @@ class LedgerRules:
         return cls(rules, due, departments, urgency, default_urgency, respond)
 
     def severity_of(self, text: str, categories: list[str], sentiment_scores: dict[str, float],
-                    tokens: list[Token] | None = None) -> str:
+                    tokens: Sequence[Token] | Spans | None = None, norm: str | None = None) -> str:
         negative = float(sentiment_scores.get("negative", 0.0))
         for rule in self.severity:
-            if rule.matches(text, categories, negative, tokens):
+            if rule.matches(text, categories, negative, tokens, norm):
                 return rule.level
         return SEVERITIES[0]
 
-    def severities(self, texts: Sequence[str], categories: Sequence[list[str]],
+    def severities(self, texts: Sequence[str] | CueTexts, categories: Sequence[list[str]],
                    sentiment_scores: Sequence[dict[str, float]]) -> list[str]:
-        """``severity_of`` for many texts: the texts holding a cue word are segmented in one call."""
-        tokens = _tokens_where_needed(texts, [r.matcher for r in self.severity])
-        return [self.severity_of(t, c, s, tokens.get(i)) for i, (t, c, s)
-                in enumerate(zip(texts, categories, sentiment_scores))]
+        """``severity_of`` for many texts: the texts holding a cue word are segmented in one call (none
+        again that ``texts``, a ``CueTexts`` shared with other rules, already holds the tokens of)."""
+        cue = CueTexts.of(texts)
+        matchers = [r.matcher for r in self.severity]
+        cue.segment(i for i, n in enumerate(cue.norms) if any(m.may_match(n) for m in matchers))
+        return [self.severity_of(t, c, s, cue.tokens(i), cue.norms[i]) for i, (t, c, s)
+                in enumerate(zip(cue.texts, categories, sentiment_scores))]
 
-    def urgency_of(self, text: str, sentiment_scores: dict[str, float], tokens: list[Token] | None = None) -> str:
+    def urgency_of(self, text: str, sentiment_scores: dict[str, float], tokens: Sequence[Token] | Spans | None = None,
+                   norm: str | None = None) -> str:
         """紧急 / 一般 / 咨询 by the rules, first match wins (see the rules file)."""
         for rule in self.urgency:
-            if rule.matches(text, sentiment_scores, tokens):
+            if rule.matches(text, sentiment_scores, tokens, norm):
                 return rule.level
         return self.default_urgency
 
-    def urgencies(self, texts: Sequence[str], sentiment_scores: Sequence[dict[str, float]]) -> list[str]:
+    def urgencies(self, texts: Sequence[str] | CueTexts, sentiment_scores: Sequence[dict[str, float]]) -> list[str]:
         """``urgency_of`` for many texts (the one function the CLI, the HTTP service and the ledger use):
         the texts holding a cue word are segmented in one call."""
-        norms = [normalize(t) for t in texts]
-        need = [i for i, (n, s) in enumerate(zip(norms, sentiment_scores)) if any(r.needs_tokens(n, s) for r in self.urgency)]
-        table = tokenize_batch([texts[i] for i in need]) if need else None
-        tokens = {i: table.tokens_of(k) for k, i in enumerate(need)} if table is not None else {}
-        return [self.urgency_of(t, s, tokens.get(i)) for i, (t, s) in enumerate(zip(texts, sentiment_scores))]
+        cue = CueTexts.of(texts)
+        cue.segment(i for i, (n, s) in enumerate(zip(cue.norms, sentiment_scores))
+                    if any(r.needs_tokens(n, s) for r in self.urgency))
+        return [self.urgency_of(t, s, cue.tokens(i), cue.norms[i])
+                for i, (t, s) in enumerate(zip(cue.texts, sentiment_scores))]
 
     @staticmethod
     def kind_of(sentiment: str | None, urgency: str, categories: Sequence[str]) -> str:
@@ -188,16 +194,6 @@ class LedgerRules:
     def resolve_by(self, kind: str, severity: str, received_at: datetime) -> datetime | None:
         """The resolution deadline of a complaint; praise and inquiries have none."""
         return self.due_at(severity, received_at) if kind == KINDS[0] else None
-
-
-def _tokens_where_needed(texts: Sequence[str], matchers: Sequence[CueMatcher]) -> dict[int, list[Token]]:
-    """Tokens of the texts in which one of ``matchers`` may match, segmented in one call."""
-    norms = [normalize(t) for t in texts]
-    need = [i for i, n in enumerate(norms) if any(m.may_match(n) for m in matchers)]
-    if not need:
-        return {}
-    table = tokenize_batch([texts[i] for i in need])
-    return {i: table.tokens_of(k) for k, i in enumerate(need)}
 
 
 _DEFAULT: dict[str, LedgerRules] = {}
