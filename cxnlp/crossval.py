@@ -88,11 +88,11 @@ def cross_validate(data: LabeledData, recipe: "Recipe", *, group_by: str = "writ
         raise DataError(f"no row names a {group_by!r}: nothing to hold out by (the file needs a {group_by} column)")
     fold = fold_ids(groups, folds, random_state)
     rng = np.random.RandomState(random_state)
-    cat_p = np.zeros((len(data), 0))
     predicted: list[list[str]] = [[] for _ in range(len(data))]
     sentiment: list[str] = [""] * len(data)
     polarity_margin = np.zeros(len(data))
-    labels: tuple[str, ...] = ()
+    # every label of the data: a fold whose training part lacks a rare label never predicts it on its test part
+    labels = tuple(sorted({label for c in data.categories if c for label in c}))
     start = time.perf_counter()
     train_rows = []
     for k in range(folds):
@@ -106,14 +106,10 @@ def cross_validate(data: LabeledData, recipe: "Recipe", *, group_by: str = "writ
         est = FeedbackClassifier(**recipe.estimator_params()).fit(
             part.texts, part.categories, part.sentiments, sample_weight=part.weights,
             calibration_rows=part.calibrate, polarities=part.polarities, groups=[groups[i] for i in train])
-        labels = est.categories_
         scores = est.compiled_.score_texts([data.texts[i] for i in test])
-        if cat_p.shape[1] == 0:
-            cat_p = np.zeros((len(data), len(labels)))
-        cat_p[test] = scores.category
         on = scores.category >= est.thresholds_
         for r, i in enumerate(test):
-            predicted[i] = [label for label, yes in zip(labels, on[r]) if yes]
+            predicted[i] = [label for label, yes in zip(est.categories_, on[r]) if yes]
             sentiment[i] = SENTIMENTS[int(scores.sentiment[r].argmax())]
             polarity_margin[i] = scores.sentiment[r, 2] - scores.sentiment[r, 0]
         if progress:
