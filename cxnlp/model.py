@@ -240,33 +240,24 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         if Y[calib].sum(axis=0).min() < 2:  # too few calibration rows with some label: use all rows
             calib = np.ones(len(Y), dtype=bool)
         n_scores = len(heads) * n_cat
-        if domain:
-            stacked = stack_inputs(oof[calib, :n_scores], oof[calib, n_scores])
-        width = 2 * n_scores + 2 if domain else n_scores + 1 if self.stack_labels else 2
-        calibrators = np.zeros((n_cat, width))
-        for j in range(n_cat):
-            inputs = stacked if domain else oof[calib, :n_scores] if self.stack_labels else oof[calib, j:j + 1]
-            fitted = LogisticRegression(C=1.0 if self.stack_labels else 1e4, max_iter=1000).fit(inputs, Y[calib, j])
-            calibrators[j] = np.append(fitted.coef_[0], fitted.intercept_[0])
+        calibrators, thresholds = fit_decisions(oof[calib], Y[calib], written[calib].astype(bool), n_scores=n_scores,
+                                                domain=domain, stack_labels=self.stack_labels,
+                                                max_predicted_ratio=self.max_predicted_ratio)
         proba = calibrated(oof[calib], calibrators, n_scores)
-        # the cap holds on the service feedback among the calibration rows (all of them if none is)
-        capped = written[calib].astype(bool) if written[calib].any() else np.ones(int(calib.sum()), dtype=bool)
-        thresholds, report = [], {}
+        report = {}
         for j, label in enumerate(self.categories_):
-            y = Y[calib, j]
-            threshold = _best_f1_threshold(proba[:, j], y, self.max_predicted_ratio, capped)
+            y, threshold = Y[calib, j], float(thresholds[j])
             p, r, f, _ = precision_recall_fscore_support(y, proba[:, j] >= threshold, average="binary",
                                                          zero_division=0)
             report[label] = {"precision": round(float(p), 4), "recall": round(float(r), 4),
                              "f1": round(float(f), 4), "support": int(y.sum()),
                              "predicted": int((proba[:, j] >= threshold).sum()), "threshold": round(threshold, 4)}
-            thresholds.append(threshold)
         # Only the weights are kept (float32, a row per kept feature column, a column per head and label).
         self.category_coef_ = np.column_stack([finals[k][0] for k in range(n_scores)]).astype(np.float32)
         self.category_intercept_ = np.array([finals[k][1] for k in range(n_scores)], dtype=np.float32)
         self.calibrators_ = calibrators
         self.domain_coef_ = (finals[n_scores][0].astype(np.float32), np.float32(finals[n_scores][1])) if domain else None
-        self.thresholds_ = np.array(thresholds)
+        self.thresholds_ = thresholds
         f1s = [v["f1"] for v in report.values()]
         self.cv_report_ = {"folds": self.cv_folds, "n_category_rows": int(len(Y)),
                            "n_calibration_rows": int(calib.sum()),
@@ -372,6 +363,25 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         """For each label, the words of ``text`` that pushed its score up most, with their spans."""
         check_is_fitted(self, "compiled_")
         return self.compiled_.explain(text, labels)
+
+
+def fit_decisions(scores: np.ndarray, Y: np.ndarray, written: np.ndarray, *, n_scores: int, domain: bool,
+                  stack_labels: bool, max_predicted_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrators and thresholds from out-of-fold scores (rows × ``n_scores`` category scores, then the domain
+    head's score when ``domain``): Platt per label, or one logistic regression per label over the stack; each
+    label's threshold maximizes F1 and predicts it on at most ``max_predicted_ratio`` times as many
+    ``written`` rows (service feedback; all rows if none is) as carry it."""
+    n_cat = Y.shape[1]
+    inputs = stack_inputs(scores[:, :n_scores], scores[:, n_scores]) if domain else scores[:, :n_scores]
+    calibrators = np.zeros((n_cat, 2 * n_scores + 2 if domain else n_scores + 1 if stack_labels else 2))
+    for j in range(n_cat):
+        x = inputs if stack_labels else scores[:, j:j + 1]
+        fitted = LogisticRegression(C=1.0 if stack_labels else 1e4, max_iter=1000).fit(x, Y[:, j])
+        calibrators[j] = np.append(fitted.coef_[0], fitted.intercept_[0])
+    proba = calibrated(scores, calibrators, n_scores)
+    capped = written if written.any() else np.ones(len(Y), dtype=bool)
+    thresholds = np.array([_best_f1_threshold(proba[:, j], Y[:, j], max_predicted_ratio, capped) for j in range(n_cat)])
+    return calibrators, thresholds
 
 
 _HEAD_ROWS = ("all", "grouped", "ungrouped")

@@ -344,7 +344,7 @@ def _build(spec: PredictorSpec, arrays: dict[str, np.ndarray], folder: Path) -> 
     intercepts = arrays.get("category_intercept_")
     # one intercept per (head, category): as many heads as that holds whole sets of categories
     n_scores = len(intercepts) if isinstance(intercepts, np.ndarray) and intercepts.ndim == 1 and n_cat and \
-        len(intercepts) % n_cat == 0 and len(intercepts) else n_cat
+        len(intercepts) % n_cat == 0 else n_cat
     # (a, b) per label (Platt, one head); a weight per head's score of each label and an intercept (stacked
     # labels); or, stacked with a domain head, a weight per input of runtime.stack_inputs and an intercept
     widths = (2, n_scores + 1, 2 * n_scores + 2)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from cxnlp.features import TextFeaturizer  # noqa: E402
 from cxnlp.folds import fold_ids  # noqa: E402
-from cxnlp.model import _best_f1_threshold, _fit_scores, _head_rows  # noqa: E402
-from cxnlp.runtime import stack_inputs  # noqa: E402
+from cxnlp.model import _fit_scores, _head_rows, fit_decisions  # noqa: E402
+from cxnlp.runtime import calibrated  # noqa: E402
 from cxnlp.training import load_training_data, resolve_recipe  # noqa: E402
 
 HEADS = {  # name -> (C, naive_bayes, rows)
@@ -77,14 +76,14 @@ def evaluate(d: dict, fold: np.ndarray, scores: list[np.ndarray], domain: np.nda
     """Stacked calibration and capped thresholds fitted on the other folds' ``fit_mask`` rows, applied to each
     fold in turn (every row of it)."""
     Y, written = d["Y"], np.array([bool(g) for g in d["groups"]])
-    inputs = stack_inputs(np.column_stack(scores), domain)
+    S = np.column_stack([*scores, domain])
+    n_scores = S.shape[1] - 1
     pred = np.zeros_like(Y)
     for k in range(fold.max() + 1):
         tr, te = (fold != k) & fit_mask, fold == k
-        for j in range(Y.shape[1]):
-            cal = LogisticRegression(C=1.0, max_iter=2000).fit(inputs[tr], Y[tr, j])
-            p_tr = cal.predict_proba(inputs[tr])[:, 1]
-            pred[te, j] = cal.predict_proba(inputs[te])[:, 1] >= _best_f1_threshold(p_tr, Y[tr, j], d["ratio"], written[tr])
+        calibrators, thresholds = fit_decisions(S[tr], Y[tr], written[tr], n_scores=n_scores, domain=True,
+                                                stack_labels=True, max_predicted_ratio=d["ratio"])
+        pred[te] = calibrated(S[te], calibrators, n_scores) >= thresholds
     out = {}
     for name, m in (("service", written), ("reviews", ~written)):
         f1 = [f1_score(Y[m, j], pred[m, j], zero_division=0) for j in range(Y.shape[1])]
