@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from asyncio import TimerHandle
 from typing import Any
 
@@ -210,7 +211,8 @@ def trim_malloc_every(seconds: float = TRIM_SECONDS) -> threading.Thread | None:
         return None
 
     def trim() -> None:
-        while not threading.Event().wait(seconds):
+        while True:
+            time.sleep(seconds)
             libc.malloc_trim(0)
 
     thread = threading.Thread(target=trim, name="cxnlp-malloc-trim", daemon=True)
