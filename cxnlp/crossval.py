@@ -107,7 +107,7 @@ def cross_validate(data: LabeledData, recipe: "Recipe", *, group_by: str = "writ
             part.texts, part.categories, part.sentiments, sample_weight=part.weights,
             calibration_rows=part.calibrate, polarities=part.polarities, groups=[groups[i] for i in train])
         scores = est.compiled_.score_texts([data.texts[i] for i in test])
-        on = scores.category >= est.thresholds_
+        on = scores.category >= scores.thresholds
         for r, i in enumerate(test):
             predicted[i] = [label for label, yes in zip(est.categories_, on[r]) if yes]
             sentiment[i] = SENTIMENTS[int(scores.sentiment[r].argmax())]

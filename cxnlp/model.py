@@ -36,7 +36,8 @@ from sklearn.utils.validation import check_is_fitted
 from cxnlp.errors import ConfigError, DataError
 from cxnlp.features import TextFeaturizer
 from cxnlp.folds import grouped_folds
-from cxnlp.runtime import WEIGHT_DTYPE, CompiledClassifier, calibrated, nb_scores, sentiment_from_scores, stack_inputs
+from cxnlp.runtime import (WEIGHT_DTYPE, CompiledClassifier, calibrated, decision_thresholds, nb_scores,
+                           sentiment_from_scores, stack_inputs)
 from cxnlp.taxonomy import SENTIMENTS
 from cxnlp.text import TOKENIZER_BACKENDS, Token
 
@@ -69,6 +70,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         cv_folds: int = 5,
         stack_labels: bool = False,
         max_predicted_ratio: float = 0.0,
+        domain_thresholds: bool = False,
         min_confidence: float = 0.65,
         evidence_terms: int = 3,
         random_state: int = 0,
@@ -93,6 +95,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         self.cv_folds = cv_folds
         self.stack_labels = stack_labels
         self.max_predicted_ratio = max_predicted_ratio
+        self.domain_thresholds = domain_thresholds
         self.min_confidence = min_confidence
         self.evidence_terms = evidence_terms
         self.random_state = random_state
@@ -242,16 +245,18 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         n_scores = len(heads) * n_cat
         calibrators, thresholds = fit_decisions(oof[calib], Y[calib], written[calib].astype(bool), n_scores=n_scores,
                                                 domain=domain, stack_labels=self.stack_labels,
-                                                max_predicted_ratio=self.max_predicted_ratio)
+                                                max_predicted_ratio=self.max_predicted_ratio,
+                                                domain_thresholds=self.domain_thresholds)
         proba = calibrated(oof[calib], calibrators, n_scores)
+        on = proba >= decision_thresholds(thresholds, oof[calib])
         report = {}
         for j, label in enumerate(self.categories_):
-            y, threshold = Y[calib, j], float(thresholds[j])
-            p, r, f, _ = precision_recall_fscore_support(y, proba[:, j] >= threshold, average="binary",
-                                                         zero_division=0)
+            y = Y[calib, j]
+            p, r, f, _ = precision_recall_fscore_support(y, on[:, j], average="binary", zero_division=0)
             report[label] = {"precision": round(float(p), 4), "recall": round(float(r), 4),
-                             "f1": round(float(f), 4), "support": int(y.sum()),
-                             "predicted": int((proba[:, j] >= threshold).sum()), "threshold": round(threshold, 4)}
+                             "f1": round(float(f), 4), "support": int(y.sum()), "predicted": int(on[:, j].sum()),
+                             "threshold": round(float(thresholds[j] if thresholds.ndim == 1 else thresholds[0, j]), 4),
+                             **({"threshold_other_text": round(float(thresholds[1, j]), 4)} if thresholds.ndim == 2 else {})}
         # Only the weights are kept (float32, a row per kept feature column, a column per head and label).
         self.category_coef_ = np.column_stack([finals[k][0] for k in range(n_scores)]).astype(np.float32)
         self.category_intercept_ = np.array([finals[k][1] for k in range(n_scores)], dtype=np.float32)
@@ -322,16 +327,18 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         """Freeze what prediction needs into ``compiled_`` (no scikit-learn objects inside).
 
         Weight columns: the first head's categories, the three sentiment heads, the domain head (if any),
-        then the other heads' categories, so a one-head model keeps the layout models had before heads."""
+        then the other heads' categories, so a one-head model keeps the layout models had before heads.
+        Several heads are first folded into what the stacked calibration makes of them (``fold_heads``)."""
         n_cat = len(self.categories_)
+        coef, intercept, calibrators = fold_heads(self.category_coef_, self.category_intercept_, self.calibrators_, n_cat)
         domain = [] if self.domain_coef_ is None else [self.domain_coef_[0][:, None]]
-        weights = np.hstack([self.category_coef_[:, :n_cat], self.sentiment_coef_, *domain, self.category_coef_[:, n_cat:]])
+        weights = np.hstack([coef[:, :n_cat], self.sentiment_coef_, *domain, coef[:, n_cat:]])
         self.compiled_ = CompiledClassifier(
             featurizer=self.features_, categories_=self.categories_,
-            thresholds_=self.thresholds_, calibrators_=self.calibrators_, columns_=self.columns_.astype(np.int32),
+            thresholds_=self.thresholds_, calibrators_=calibrators, columns_=self.columns_.astype(np.int32),
             coef_=np.vstack([weights, np.zeros((1, weights.shape[1]))]).astype(WEIGHT_DTYPE),
             nb_ratio_=np.append(self.nb_ratio_, np.float32(0.0)),
-            category_intercept_=self.category_intercept_,
+            category_intercept_=intercept,
             sentiment_intercept_=self.sentiment_intercept_,
             min_confidence=self.min_confidence, evidence_terms=self.evidence_terms,
             domain_intercept_=None if self.domain_coef_ is None else np.array([self.domain_coef_[1]], dtype=np.float32),
@@ -366,11 +373,17 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
 
 
 def fit_decisions(scores: np.ndarray, Y: np.ndarray, written: np.ndarray, *, n_scores: int, domain: bool,
-                  stack_labels: bool, max_predicted_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+                  stack_labels: bool, max_predicted_ratio: float, domain_thresholds: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Calibrators and thresholds from out-of-fold scores (rows × ``n_scores`` category scores, then the domain
     head's score when ``domain``): Platt per label, or one logistic regression per label over the stack; each
     label's threshold maximizes F1 and predicts it on at most ``max_predicted_ratio`` times as many
-    ``written`` rows (service feedback; all rows if none is) as carry it."""
+    ``written`` rows (service feedback; all rows if none is) as carry it.
+
+    With ``domain`` and ``domain_thresholds`` the thresholds are two rows (``runtime.decision_thresholds``): one
+    set on the rows the domain head reads as service feedback, one on the others (real reviews), each capped
+    within its own rows, because one cut serves the two kinds of text badly (a label rare in reviews, such as
+    ``expertise``, needs a lower one there). A label with too few positives on one side keeps the shared cut."""
     n_cat = Y.shape[1]
     inputs = stack_inputs(scores[:, :n_scores], scores[:, n_scores]) if domain else scores[:, :n_scores]
     calibrators = np.zeros((n_cat, 2 * n_scores + 2 if domain else n_scores + 1 if stack_labels else 2))
@@ -380,8 +393,48 @@ def fit_decisions(scores: np.ndarray, Y: np.ndarray, written: np.ndarray, *, n_s
         calibrators[j] = np.append(fitted.coef_[0], fitted.intercept_[0])
     proba = calibrated(scores, calibrators, n_scores)
     capped = written if written.any() else np.ones(len(Y), dtype=bool)
-    thresholds = np.array([_best_f1_threshold(proba[:, j], Y[:, j], max_predicted_ratio, capped) for j in range(n_cat)])
+    shared = np.array([_best_f1_threshold(proba[:, j], Y[:, j], max_predicted_ratio, capped) for j in range(n_cat)])
+    if not (domain and domain_thresholds):
+        return calibrators, shared
+    thresholds = np.vstack([shared, shared])
+    for side, rows in enumerate((scores[:, n_scores] >= 0, scores[:, n_scores] < 0)):  # as runtime decides
+        for j in range(n_cat):
+            if Y[rows, j].sum() >= MIN_DOMAIN_POSITIVES:
+                thresholds[side, j] = _best_f1_threshold(proba[rows, j], Y[rows, j], max_predicted_ratio)
     return calibrators, thresholds
+
+
+def fold_heads(coef: np.ndarray, intercept: np.ndarray, calibrators: np.ndarray, n_cat: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The category heads' weights (features × scores, head-major), intercepts and calibrators, rewritten so
+    that prediction computes fewer columns and the same probabilities.
+
+    The stacked calibration is linear in every head's score, and with a domain head also in each score times
+    P(service feedback) = p: z_j = sum_m A_jm s_m + b_j p + sum_m G_jm s_m p + d_j, with s_m = x . w_m + i_m.
+    So z_j = (x . U_j + u_j) + p (x . V_j + v_j), U = sum_m A_jm w_m, V = sum_m G_jm w_m: two columns per label,
+    whatever the number of heads, read by calibrators that pick them out (weight 1, in ``runtime.calibrated``'s
+    layout). Without a domain head one column per label. One head, or two with a domain head, stay as they are
+    (nothing to gain)."""
+    n_scores = len(intercept)
+    width = calibrators.shape[1]
+    W, i, C = coef.astype(np.float64), intercept.astype(np.float64), calibrators.astype(np.float64)
+    rows = np.arange(n_cat)
+    if width == 2 * n_scores + 2 and n_scores > 2 * n_cat:  # stacked with the domain head
+        A, b, G, d = C[:, :n_scores], C[:, n_scores], C[:, n_scores + 1:2 * n_scores + 1], C[:, -1]
+        folded = np.zeros((n_cat, 4 * n_cat + 2))
+        folded[rows, rows] = 1.0                             # U_j's score
+        folded[rows, 2 * n_cat + 1 + n_cat + rows] = 1.0     # V_j's score times p
+        return (np.hstack([W @ A.T, W @ G.T]).astype(np.float32),
+                np.concatenate([i @ A.T + d, i @ G.T + b]).astype(np.float32), folded)
+    if width == n_scores + 1 and n_scores > n_cat:  # stacked, no domain head
+        A, d = C[:, :n_scores], C[:, -1]
+        return ((W @ A.T).astype(np.float32), (i @ A.T + d).astype(np.float32),
+                np.column_stack([np.eye(n_cat), np.zeros(n_cat)]))
+    return coef, intercept, calibrators
+
+
+# Fewest positives of a label among one domain's calibration rows for it to get a threshold of its own there.
+MIN_DOMAIN_POSITIVES = 10
 
 
 _HEAD_ROWS = ("all", "grouped", "ungrouped")

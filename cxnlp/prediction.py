@@ -80,13 +80,13 @@ def predict_texts(model: "LoadedModel", texts: Sequence[object], *, explain: boo
     good_texts = [str(texts[i]) for i in good]
     scores = est.score_texts(good_texts)
     cat_p, sent_p = scores.category, scores.sentiment
-    conf = est.confidence(cat_p, sent_p)
+    conf = est.confidence(cat_p, sent_p, scores.thresholds)
     labels, sentiments = est.categories_, est.sentiments_
     # Whole-batch array work, then plain Python values per row.
-    assigned = [[label for label, on in zip(labels, row) if on] for row in (cat_p >= est.thresholds_).tolist()]
+    assigned = [[label for label, on in zip(labels, row) if on] for row in (cat_p >= scores.thresholds).tolist()]
     corrected = [est.correction_for(t) for t in good_texts]
     evidence = (est.evidence(good_texts, [a if c is None else () for a, c in zip(assigned, corrected)],
-                             scores.analysis) if explain else [{}] * len(good))
+                             scores.analysis, scores.domain) if explain else [{}] * len(good))
     cat_r, sent_r, conf_r = np.round(cat_p, 4).tolist(), np.round(sent_p, 4).tolist(), np.round(conf, 4).tolist()
     top_sentiment = sent_p.argmax(axis=1).tolist()
     for k, i in enumerate(good):

@@ -68,6 +68,8 @@ class ClassifierRecipe(_Strict):
     cv_folds: int
     stack_labels: bool = False
     max_predicted_ratio: float = 0.0
+    # Recipes of models made before per-domain thresholds leave this out: one threshold per label.
+    domain_thresholds: bool = False
     min_confidence: float
     evidence_terms: int
     random_state: int

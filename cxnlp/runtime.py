@@ -33,6 +33,8 @@ class Scores:
     category: np.ndarray
     sentiment: np.ndarray
     analysis: Analysis
+    thresholds: np.ndarray  # each text's cut per label (``decision_thresholds``)
+    domain: np.ndarray | None = None  # P(service feedback) per text, from the domain head (None without one)
 
 
 @dataclass
@@ -46,7 +48,7 @@ class CompiledClassifier:
 
     featurizer: TextFeaturizer
     categories_: tuple[str, ...]
-    thresholds_: np.ndarray
+    thresholds_: np.ndarray           # per label; or two rows, service feedback then other text (decision_thresholds)
     calibrators_: np.ndarray
     columns_: np.ndarray              # sorted feature columns that carry weights (int32)
     # (len(columns_) + 1) × (categories…, polarity-word, polarity-char, neutral[, domain][, other heads' categories…])
@@ -99,6 +101,12 @@ class CompiledClassifier:
     def category_proba(self, features: FeatureRows) -> np.ndarray:
         return self._calibrate(self.raw_scores(features)[0])
 
+    def thresholds_for(self, category_scores: np.ndarray) -> np.ndarray:
+        """Each text's threshold per label, from its raw category scores (``raw_scores``)."""
+        if self.thresholds_.ndim == 2 and self.domain_intercept_ is None:
+            raise ValueError("two rows of thresholds need the domain head")
+        return decision_thresholds(self.thresholds_, category_scores)
+
     def _calibrate(self, scores: np.ndarray) -> np.ndarray:
         return calibrated(scores, self.calibrators_, len(self.category_intercept_))
 
@@ -110,7 +118,8 @@ class CompiledClassifier:
         return self.category_proba(self.featurizer.analyze(texts).features)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        return (self.predict_proba(texts) >= self.thresholds_).astype(int)
+        scores = self.score_texts(texts)
+        return (scores.category >= scores.thresholds).astype(int)
 
     def predict_sentiment_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.sentiment_proba(self.featurizer.analyze(texts).features)
@@ -119,16 +128,27 @@ class CompiledClassifier:
         """Category and sentiment probabilities from one featurization, plus what ``explain`` needs."""
         analysis = self.featurizer.analyze(texts)
         category, sentiment = self.raw_scores(analysis.features)
-        return Scores(self._calibrate(category), sentiment_from_scores(sentiment), analysis)
+        return Scores(self._calibrate(category), sentiment_from_scores(sentiment), analysis, self.thresholds_for(category),
+                      self.domain_proba(category))
+
+    def domain_proba(self, category_scores: np.ndarray) -> np.ndarray | None:
+        """P(service feedback) per text from its raw category scores (``raw_scores``), or None without a domain head."""
+        if self.domain_intercept_ is None:
+            return None
+        return 1.0 / (1.0 + np.exp(-category_scores[:, -1]))
 
     def correction_for(self, text: str) -> tuple[tuple[str, ...], str] | None:
         """The analyst-corrected (categories, sentiment) of this exact text, if any."""
         corrections = getattr(self, "corrections", None)  # absent in models saved before corrections existed
         return corrections.get(correction_key(text)) if corrections else None
 
-    def confidence(self, category_proba: np.ndarray, sentiment_proba: np.ndarray) -> np.ndarray:
-        """0.5 at a decision threshold, 1.0 at certainty; the weakest decision of a text counts."""
-        t = self.thresholds_
+    def confidence(self, category_proba: np.ndarray, sentiment_proba: np.ndarray,
+                   thresholds: np.ndarray | None = None) -> np.ndarray:
+        """0.5 at a decision threshold, 1.0 at certainty; the weakest decision of a text counts.
+        ``thresholds``: each text's cuts (``Scores.thresholds``); needed when the model has two rows of them."""
+        if thresholds is None and self.thresholds_.ndim == 2:
+            raise ValueError("a model with per-domain thresholds needs each text's thresholds")
+        t = self.thresholds_ if thresholds is None else thresholds
         distance = np.where(category_proba >= t, (category_proba - t) / np.maximum(1 - t, 1e-9),
                             (t - category_proba) / np.maximum(t, 1e-9))
         category_conf = 0.5 + 0.5 * np.clip(distance, 0, 1)
@@ -136,14 +156,32 @@ class CompiledClassifier:
 
     def explain(self, text: str, labels: Sequence[str]) -> dict[str, list[Token]]:
         """For each label, the words of ``text`` that pushed its score up most, with their spans."""
-        return self.evidence([text], [labels], self.featurizer.analyze([text]))[0]
+        analysis = self.featurizer.analyze([text])
+        return self.evidence([text], [labels], analysis, self.domain_proba(self.raw_scores(analysis.features)[0]))[0]
 
-    def evidence(self, texts: Sequence[str], labels: Sequence[Sequence[str]], analysis: Analysis
-                 ) -> list[dict[str, list[Token]]]:
+    def label_weights(self, rows: np.ndarray, domain: np.ndarray | None) -> np.ndarray:
+        """How much one unit of each of the given ``coef_`` rows' features moves each label's calibrated score
+        (entries × labels): the heads' weights combined as the calibration combines their scores, at each
+        entry's P(service feedback) ``domain`` (per entry; None: the model has no domain head)."""
+        n_cat, n_scores = len(self.categories_), len(self.category_intercept_)
+        others = n_cat + 3 + (self.domain_intercept_ is not None)
+        columns = np.r_[0:n_cat, others:others + n_scores - n_cat]
+        W = self.coef_[rows][:, columns].astype(np.float32)
+        cal = self.calibrators_
+        if cal.shape[1] == 2:  # Platt scaling of each label's own score: its weights rank the same
+            return W
+        weights = W @ cal[:, :n_scores].T.astype(np.float32)
+        if cal.shape[1] == 2 * n_scores + 2 and domain is not None:  # the stack's score × domain terms
+            weights += domain[:, None].astype(np.float32) * (W @ cal[:, n_scores + 1:2 * n_scores + 1].T.astype(np.float32))
+        return weights
+
+    def evidence(self, texts: Sequence[str], labels: Sequence[Sequence[str]], analysis: Analysis,
+                 domain: np.ndarray | None = None) -> list[dict[str, list[Token]]]:
         """Per text of an analyzed batch, for each of its ``labels``, the word n-grams that pushed the
         label's score up most (the top ``evidence_terms``, each wherever it occurs), with their spans.
 
-        A word n-gram's push is its TF-IDF value times the label's weight. The analysis says where
+        A word n-gram's push is its TF-IDF value times the label's weight (``label_weights``: what the feature
+        does to the calibrated decision, at the text's ``domain`` probability). The analysis says where
         each n-gram was found, so no vocabulary is needed. Only n-grams of content words qualify: none of
         their tokens is a stop word (``data/stopwords.txt``), punctuation, a number or a placeholder of
         masked data, so what an analyst reads is what carried the decision.
@@ -164,9 +202,10 @@ class CompiledClassifier:
         keys, first, inverse = np.unique(rows * n_cols + cols, return_index=True, return_inverse=True)
         entry_keys = np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr)) * n_cols + X.indices
         values = X.data[np.searchsorted(entry_keys, keys)]
-        push = values[:, None] * self.coef_[self.row_of()[cols[first]], : len(self.categories_)]
-        # the strongest few n-grams of each (row, label), among those that push it up
         entry_rows = rows[first]
+        push = values[:, None] * self.label_weights(self.row_of()[cols[first]],
+                                                    None if domain is None else domain[entry_rows])
+        # the strongest few n-grams of each (row, label), among those that push it up
         u, j = np.nonzero(asked[entry_rows] & (push > 0))
         order = np.lexsort((-push[u, j], j, entry_rows[u]))
         u, j = u[order], j[order]
@@ -249,6 +288,17 @@ def stack_inputs(scores: np.ndarray, domain: np.ndarray) -> np.ndarray:
     threshold can differ between service feedback and reviews without the text saying which it is."""
     p = 1.0 / (1.0 + np.exp(-domain))
     return np.column_stack([scores, p, scores * p[:, None]])
+
+
+def decision_thresholds(thresholds: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each text's threshold per label (texts × labels), from a model's ``thresholds_`` and the texts' raw
+    category scores (``CompiledClassifier.raw_scores``: the domain head's score last, when there is one).
+
+    ``thresholds`` is one row (every text alike) or two: the cuts for text the domain head reads as service
+    feedback (its score ≥ 0, i.e. probability ≥ 0.5), then for other text such as product reviews."""
+    if thresholds.ndim == 1:
+        return np.broadcast_to(thresholds, (len(scores), len(thresholds)))
+    return np.where((scores[:, -1] >= 0)[:, None], thresholds[0], thresholds[1])
 
 
 def calibrated(scores: np.ndarray, calibrators: np.ndarray, n_scores: int) -> np.ndarray:

@@ -351,11 +351,15 @@ def _build(spec: PredictorSpec, arrays: dict[str, np.ndarray], folder: Path) -> 
     calibrator_width = calibrators.shape[1] if isinstance(calibrators, np.ndarray) and calibrators.ndim == 2 and \
         calibrators.shape[1] in widths else 2
     domain = calibrator_width == 2 * n_scores + 2 and n_cat > 0
+    # one threshold per label; or, with the domain head, a row for service feedback and one for other text
+    thresholds = arrays.get("thresholds_")
+    threshold_shape = (2, n_cat) if domain and isinstance(thresholds, np.ndarray) and thresholds.ndim == 2 else (n_cat,)
     columns = arrays.get("columns_")
     n_kept = len(columns) if isinstance(columns, np.ndarray) and columns.ndim == 1 else -1
     expected = {"idf_": ((n_features,), "f"), "columns_": ((n_kept,), "iu"),
                 "coef_": ((n_kept + 1, n_scores + 3 + domain), "f"),
-                "nb_ratio_": ((n_kept + 1,), "f"), "thresholds_": ((n_cat,), "f"), "calibrators_": ((n_cat, calibrator_width), "f"),
+                "nb_ratio_": ((n_kept + 1,), "f"), "thresholds_": (threshold_shape, "f"),
+                "calibrators_": ((n_cat, calibrator_width), "f"),
                 "category_intercept_": ((n_scores,), "f"), "sentiment_intercept_": ((3,), "f"),
                 **({"domain_intercept_": ((1,), "f")} if domain else {})}
     for name, (shape, kinds) in expected.items():

@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cxnlp.crossval import category_metrics, cross_validate, row_groups, sentiment_metrics
 from cxnlp.dataset import LabeledData, read_corpus_labels, read_corpus_sentiment, read_labeled_file
 from cxnlp.errors import DataError
@@ -90,7 +92,7 @@ def train_model(data: LabeledData, recipe: Recipe, out_dir: Path, *, extra_card:
         "description": recipe.model.description,
         "categories": list(estimator.categories_),
         "sentiments": list(SENTIMENTS),
-        "thresholds": {c: round(float(t), 4) for c, t in zip(estimator.categories_, estimator.thresholds_)},
+        **card_thresholds(estimator.categories_, estimator.thresholds_),
         "metrics": {"cross_validation": report, **({"held_out_writers": held_out} if held_out else {})},
         "training_data": {
             "sha256": data_sha256, "rows": len(data),
@@ -107,6 +109,16 @@ def train_model(data: LabeledData, recipe: Recipe, out_dir: Path, *, extra_card:
     if held_out:
         report = {**report, "held_out_writers": held_out}
     return LoadedModel(estimator=estimator.compiled_, card=card, path=out_dir), report
+
+
+def card_thresholds(categories: tuple[str, ...], thresholds: np.ndarray) -> dict[str, dict[str, float]]:
+    """The card's ``thresholds`` (on service feedback, or on every text) and, for a model with per-domain
+    thresholds, ``thresholds_other_text`` (on text its domain head reads as not service feedback)."""
+    rows = np.atleast_2d(thresholds)
+    card = {"thresholds": {c: round(float(t), 4) for c, t in zip(categories, rows[0])}}
+    if len(rows) == 2:
+        card["thresholds_other_text"] = {c: round(float(t), 4) for c, t in zip(categories, rows[1])}
+    return card
 
 
 def evaluate_model(model: LoadedModel, data: LabeledData) -> dict[str, Any]:

@@ -135,7 +135,10 @@ class ModelCard(BaseModel):
     created: str
     categories: list[str]
     sentiments: list[str]
-    thresholds: dict[str, float]
+    thresholds: dict[str, float] = Field(description="Per label: the cut on service feedback (on every text for "
+                                         "a model without thresholds_other_text)")
+    thresholds_other_text: dict[str, float] | None = Field(
+        default=None, description="Per label: the cut on text the model reads as not service feedback (reviews)")
     metrics: dict[str, Any] = {}
     training_data: dict[str, Any] = {}
     library_versions: dict[str, str] = {}

@@ -350,7 +350,7 @@ def test_interrupted_classify_leaves_no_file_and_says_one_line(tmp_path, how, co
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == code
+    assert proc.returncode == code, err
     assert err.strip().splitlines() == [f"interrupted ({name}): no {out_dir / 'o.xlsx'} written"], err
     assert list(out_dir.iterdir()) == []
 

@@ -205,7 +205,8 @@ def test_several_category_heads_stack_save_and_load_alike(tmp_path):
     assert est.calibrators_.shape == (n_cat, 2 * len(HEADS) * n_cat + 2)  # stacked with the domain head
     assert est.cv_report_["category_heads"] == len(HEADS)
     category, _ = est.compiled_.raw_scores(est.compiled_.featurizer.analyze(TEXTS).features)
-    assert category.shape == (len(TEXTS), len(HEADS) * n_cat + 1)
+    # the four heads are folded into two columns per label (and the domain head's score) at compile time
+    assert category.shape == (len(TEXTS), 2 * n_cat + 1)
     save_model(est.compiled_, tmp_path, _card(est))
     loaded = load_model(tmp_path).estimator
     np.testing.assert_array_equal(loaded.predict_proba(TEXTS), est.predict_proba(TEXTS))
@@ -215,20 +216,45 @@ def test_several_category_heads_stack_save_and_load_alike(tmp_path):
 
 def test_heads_are_scored_as_they_were_fitted():
     """A naive-Bayes head's scaling folds into its weights, and a head restricted to some rows learns from
-    those alone: the compiled scores equal the training-side fits' (up to half-precision weights)."""
+    those alone; the compiled model, its heads folded into two columns per label, gives the probabilities of
+    the stacked calibration over every head's own score (up to half-precision weights)."""
     from cxnlp.model import _fit_scores
+    from cxnlp.runtime import calibrated
 
     est = small(category_heads=HEADS, stack_labels=True).fit(TEXTS, CATS, SENTS, groups=GROUPS)
     X = est.features_.transform(TEXTS)[:, est.columns_]
     y = np.array([c == ["attitude"] for c in CATS], dtype=int)
+    n_cat = len(est.categories_)
     j = est.categories_.index("attitude")
     reviews = np.array([g is None for g in GROUPS])
-    category, _ = est.compiled_.raw_scores(est.compiled_.featurizer.analyze(TEXTS).features)
+    heads = X @ est.category_coef_.astype(np.float64) + est.category_intercept_
     for h, (nb, rows) in enumerate([(True, np.arange(len(TEXTS))), (False, np.flatnonzero(reviews))], start=2):
         coef, b = _fit_scores(4.0, "balanced", est.tol, X, y, np.ones(len(TEXTS)), rows, None, nb)
-        np.testing.assert_allclose(category[:, h * len(est.categories_) + j], X @ coef + b, atol=5e-3)
+        np.testing.assert_allclose(heads[:, h * n_cat + j], X @ coef + b, atol=1e-4)
     # the review-only head differs from the all-rows head of the same C
-    assert not np.allclose(category[:, 3 * len(est.categories_) + j], category[:, 2 * len(est.categories_) + j])
+    assert not np.allclose(heads[:, 3 * n_cat + j], heads[:, 2 * n_cat + j])
+    domain = X @ est.domain_coef_[0].astype(np.float64) + est.domain_coef_[1]
+    unfolded = calibrated(np.column_stack([heads, domain]), est.calibrators_, len(HEADS) * n_cat)
+    np.testing.assert_allclose(est.predict_proba(TEXTS), unfolded, atol=2e-3)
+
+
+def test_folded_heads_give_the_stacked_probabilities():
+    """fold_heads is exact (before half precision): with and without the domain head."""
+    from cxnlp.model import fold_heads
+    from cxnlp.runtime import calibrated
+
+    rng = np.random.RandomState(0)
+    n_cat, n_heads, n_feat = 3, 4, 50
+    X = rng.rand(20, n_feat)
+    W, i = rng.randn(n_feat, n_heads * n_cat), rng.randn(n_heads * n_cat)
+    for width in (2 * n_heads * n_cat + 2, n_heads * n_cat + 1):
+        C = rng.randn(n_cat, width)
+        domain = rng.randn(20, 1) if width > n_heads * n_cat + 1 else np.zeros((20, 0))
+        coef, intercept, calibrators = fold_heads(W, i, C, n_cat)
+        assert coef.shape[1] == (2 * n_cat if domain.shape[1] else n_cat)
+        before = calibrated(np.column_stack([X @ W + i, domain]), C, n_heads * n_cat)
+        after = calibrated(np.column_stack([X @ coef.astype(np.float64) + intercept, domain]), calibrators, len(intercept))
+        np.testing.assert_allclose(after, before, atol=1e-5)
 
 
 def test_several_heads_need_stacked_labels_and_sound_settings():
@@ -236,3 +262,87 @@ def test_several_heads_need_stacked_labels_and_sound_settings():
         small(category_heads=HEADS, stack_labels=False).fit(TEXTS, CATS, SENTS, groups=GROUPS)
     with pytest.raises(ConfigError, match="category head"):
         small(category_heads=[{"C": 1.0, "rows": "some"}], stack_labels=True).fit(TEXTS, CATS, SENTS)
+
+
+def test_fit_decisions_sets_a_threshold_per_domain():
+    """With the domain head, each label gets one cut on text read as service feedback and one on the rest,
+    each the F1-best (capped) cut of its own rows; a label too rare on one side keeps the shared cut there."""
+    from cxnlp.model import MIN_DOMAIN_POSITIVES, _best_f1_threshold, fit_decisions
+    from cxnlp.runtime import calibrated, decision_thresholds
+
+    rng = np.random.RandomState(0)
+    n = 2000
+    service = rng.rand(n) < 0.5
+    Y = np.column_stack([rng.rand(n) < 0.3, rng.rand(n) < np.where(service, 0.2, 0.004)]).astype(int)
+    # label 1 is rare in reviews and its scores there are weaker: the review cut must be its own
+    S = np.column_stack([Y[:, 0] * 2.0 + rng.randn(n), Y[:, 1] * np.where(service, 3.0, 1.0) + rng.randn(n),
+                         np.where(service, 4.0, -4.0) + rng.randn(n)])
+    common = dict(n_scores=2, domain=True, stack_labels=True, max_predicted_ratio=1.5)
+    calibrators, shared = fit_decisions(S, Y, service, **common)
+    assert shared.shape == (2,)
+    calibrators2, split = fit_decisions(S, Y, service, domain_thresholds=True, **common)
+    np.testing.assert_array_equal(calibrators2, calibrators)  # the calibration does not change
+    assert split.shape == (2, 2)
+    proba = calibrated(S, calibrators, 2)
+    read_as_service = S[:, 2] >= 0
+    for side, rows in enumerate((read_as_service, ~read_as_service)):
+        assert split[side, 0] == _best_f1_threshold(proba[rows, 0], Y[rows, 0], 1.5)
+    assert split[0, 1] == _best_f1_threshold(proba[read_as_service, 1], Y[read_as_service, 1], 1.5)
+    assert Y[~read_as_service, 1].sum() < MIN_DOMAIN_POSITIVES and split[1, 1] == shared[1]
+    # each text is cut by its own side's row
+    t = decision_thresholds(split, S)
+    np.testing.assert_array_equal(t[read_as_service], np.broadcast_to(split[0], (read_as_service.sum(), 2)))
+    np.testing.assert_array_equal(t[~read_as_service], np.broadcast_to(split[1], ((~read_as_service).sum(), 2)))
+    np.testing.assert_array_equal(decision_thresholds(shared, S), np.broadcast_to(shared, (n, 2)))
+    # the F1 on each side is at least that of the shared cut (it is the best cut there)
+    from sklearn.metrics import f1_score
+
+    for side, rows in enumerate((read_as_service, ~read_as_service)):
+        assert f1_score(Y[rows, 0], proba[rows, 0] >= split[side, 0]) >= f1_score(Y[rows, 0], proba[rows, 0] >= shared[0])
+
+
+def test_a_model_with_thresholds_per_domain_decides_each_text_by_its_side(tmp_path, monkeypatch):
+    """thresholds_ has a row for service feedback and one for other text; prediction, the CLI/HTTP records,
+    the confidence and a saved model all cut each text by the row its domain head picks."""
+    import cxnlp.model
+    from cxnlp.prediction import predict_texts
+    from cxnlp.runtime import decision_thresholds
+    from cxnlp.store import LoadedModel
+
+    monkeypatch.setattr(cxnlp.model, "MIN_DOMAIN_POSITIVES", 2)  # the tiny data set has a few per side
+    est = small(category_heads=HEADS, stack_labels=True, domain_thresholds=True, max_predicted_ratio=1.5).fit(
+        TEXTS, CATS, SENTS, groups=GROUPS)
+    assert est.thresholds_.shape == (2, len(est.categories_))
+    compiled = est.compiled_
+    scores = compiled.score_texts(TEXTS)
+    category, _ = compiled.raw_scores(compiled.featurizer.analyze(TEXTS).features)
+    expected = scores.category >= decision_thresholds(est.thresholds_, category)
+    np.testing.assert_array_equal(est.predict(TEXTS), expected.astype(int))
+    card = _card(est)
+    save_model(compiled, tmp_path, card)
+    loaded = load_model(tmp_path)
+    np.testing.assert_array_equal(loaded.estimator.thresholds_, est.thresholds_)
+    np.testing.assert_array_equal(loaded.estimator.predict(TEXTS), expected.astype(int))
+    records = predict_texts(loaded, TEXTS, explain=False)
+    assert [r.categories for r in records] == [[c for c, on in zip(est.categories_, row) if on] for row in expected]
+    conf = compiled.confidence(scores.category, scores.sentiment, scores.thresholds)
+    assert [r.confidence for r in records] == np.round(conf, 4).tolist()
+    with pytest.raises(ValueError, match="per-domain"):
+        compiled.confidence(scores.category, scores.sentiment)
+    assert isinstance(loaded, LoadedModel)
+    assert "threshold_other_text" in est.cv_report_["categories"]["attitude"]
+
+
+def test_thresholds_per_domain_without_a_domain_head_are_refused(tmp_path):
+    est = small().fit(TEXTS, CATS, SENTS)
+    save_model(est.compiled_, tmp_path, _card(est))
+    arrays = dict(np.load(tmp_path / ARRAYS_FILE))
+    arrays["thresholds_"] = np.vstack([arrays["thresholds_"]] * 2)
+    np.savez(tmp_path / ARRAYS_FILE, **arrays)
+    card = json.loads((tmp_path / CARD_FILE).read_text())
+    from cxnlp.store import file_sha256
+
+    card["files"][ARRAYS_FILE]["sha256"] = file_sha256(tmp_path / ARRAYS_FILE)
+    (tmp_path / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="thresholds_"):
+        load_model(tmp_path)

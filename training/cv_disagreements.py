@@ -50,7 +50,7 @@ def main() -> None:
         scores = est.compiled_.score_texts([data.texts[i] for i in held_list])
         cat_p, sent_p = scores.category, scores.sentiment
         for r, i in enumerate(held_list):
-            cats = [c for j, c in enumerate(est.categories_) if cat_p[r, j] >= est.thresholds_[j]]
+            cats = [c for j, c in enumerate(est.categories_) if cat_p[r, j] >= scores.thresholds[r, j]]
             predicted[i] = (cats, SENTIMENTS[int(sent_p[r].argmax())])
         print(f"fold {k + 1}/{args.folds} done", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

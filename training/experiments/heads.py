@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from cxnlp.features import TextFeaturizer  # noqa: E402
 from cxnlp.folds import fold_ids  # noqa: E402
 from cxnlp.model import _fit_scores, _head_rows, fit_decisions  # noqa: E402
-from cxnlp.runtime import calibrated  # noqa: E402
+from cxnlp.runtime import calibrated, decision_thresholds  # noqa: E402
 from cxnlp.training import load_training_data, resolve_recipe  # noqa: E402
 
 HEADS = {  # name -> (C, naive_bayes, rows)
@@ -37,7 +37,7 @@ HEADS = {  # name -> (C, naive_bayes, rows)
     "NB4": (4.0, True, "all"), "reviews4": (4.0, False, "ungrouped"), "service4": (4.0, False, "grouped"),
 }
 COMBINATIONS = [["C4"], ["C16"], ["NB4"], ["C4", "reviews4"], ["C4", "C1"], ["C16", "NB4"], ["C16", "C1", "NB4"],
-                ["C16", "C1", "NB4", "reviews4"], ["C16", "C1", "NB4", "reviews4", "service4"]]
+                ["C16", "C1", "NB4", "reviews4", "service4"], ["C16", "C1", "NB4", "reviews4"]]
 
 
 def featurize(recipe_path: Path) -> dict:
@@ -71,8 +71,8 @@ def out_of_fold(d: dict, fold: np.ndarray, C: float, nb: bool, rows: np.ndarray,
     return out
 
 
-def evaluate(d: dict, fold: np.ndarray, scores: list[np.ndarray], domain: np.ndarray, fit_mask: np.ndarray
-             ) -> dict[str, float]:
+def evaluate(d: dict, fold: np.ndarray, scores: list[np.ndarray], domain: np.ndarray, fit_mask: np.ndarray,
+             domain_thresholds: bool = False) -> dict[str, float]:
     """Stacked calibration and capped thresholds fitted on the other folds' ``fit_mask`` rows, applied to each
     fold in turn (every row of it)."""
     Y, written = d["Y"], np.array([bool(g) for g in d["groups"]])
@@ -82,8 +82,9 @@ def evaluate(d: dict, fold: np.ndarray, scores: list[np.ndarray], domain: np.nda
     for k in range(fold.max() + 1):
         tr, te = (fold != k) & fit_mask, fold == k
         calibrators, thresholds = fit_decisions(S[tr], Y[tr], written[tr], n_scores=n_scores, domain=True,
-                                                stack_labels=True, max_predicted_ratio=d["ratio"])
-        pred[te] = calibrated(S[te], calibrators, n_scores) >= thresholds
+                                                stack_labels=True, max_predicted_ratio=d["ratio"],
+                                                domain_thresholds=domain_thresholds)
+        pred[te] = calibrated(S[te], calibrators, n_scores) >= decision_thresholds(thresholds, S[te])
     out = {}
     for name, m in (("service", written), ("reviews", ~written)):
         f1 = [f1_score(Y[m, j], pred[m, j], zero_division=0) for j in range(Y.shape[1])]
@@ -94,18 +95,19 @@ def evaluate(d: dict, fold: np.ndarray, scores: list[np.ndarray], domain: np.nda
     return out
 
 
-def heads_table(d: dict) -> None:
+def heads_table(d: dict, combinations: list[list[str]]) -> None:
+    """Each combination with one threshold per label, and the last also with thresholds per domain."""
     fold = fold_ids(d["groups"], d["folds"], d["seed"])
     written = np.array([bool(g) for g in d["groups"]])
     everything = np.ones(len(fold), dtype=bool)
     domain = out_of_fold(d, fold, d["C_domain"], False, everything, written[:, None].astype(int), everything)[:, 0]
     cache = {name: out_of_fold(d, fold, C, nb, _head_rows(rows, written), d["Y"], everything)
-             for name, (C, nb, rows) in HEADS.items()}
+             for name, (C, nb, rows) in HEADS.items() if any(name in combo for combo in combinations)}
     print("| heads | service macro-F1 | service exact | expertise (service) | reviews macro-F1 | expertise (reviews) |")
     print("|---|---|---|---|---|---|")
-    for combo in COMBINATIONS:
-        r = evaluate(d, fold, [cache[h] for h in combo], domain, everything)
-        print(f"| {' + '.join(combo)} | {r['service']:.3f} | {r['service_exact']:.3f} | "
+    for combo, per_domain in [(c, False) for c in combinations] + [(combinations[-1], True)]:
+        r = evaluate(d, fold, [cache[h] for h in combo], domain, everything, per_domain)
+        print(f"| {' + '.join(combo)}{' (thresholds per domain)' if per_domain else ''} | {r['service']:.3f} | {r['service_exact']:.3f} | "
               f"{r['service_per_label'].get('expertise', 0):.3f} | {r['reviews']:.3f} | "
               f"{r['reviews_per_label'].get('expertise', 0):.3f} |", flush=True)
 
@@ -137,13 +139,15 @@ def main() -> None:
     ap.add_argument("--config", type=Path, default=ROOT / "training" / "default.toml")
     ap.add_argument("--learning-curve", action="store_true")
     ap.add_argument("--heads", default="C16,C1,NB4,reviews4", help="the combination the learning curve uses")
+    ap.add_argument("--combinations", nargs="*", help="head combinations to compare, e.g. C16,NB4 C16,C1,NB4,reviews4 "
+                    "(default: the table in the model card; the last is also shown with thresholds per domain)")
     ap.add_argument("--shares", default="0.125,0.25,0.5,0.75,1.0")
     args = ap.parse_args()
     d = featurize(args.config)
     if args.learning_curve:
         learning_curve(d, args.heads.split(","), [float(s) for s in args.shares.split(",")])
     else:
-        heads_table(d)
+        heads_table(d, [c.split(",") for c in args.combinations] if args.combinations else COMBINATIONS)
 
 
 if __name__ == "__main__":
