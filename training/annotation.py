@@ -19,7 +19,10 @@ The corpus labels (ids of real reviews) were re-read the same way where the curr
 (texts naming promotions, promises, bookings, systems, questions, staff; every `expertise` label): two readings
 in `annotations/corpus/`, a third in `annotations/corpus/adjudication/`. More TRAIN ids were then read the same way
 for the first time (c05-c12: texts the model scored nearest a category among the unlabeled ones, every remaining
-text naming a service cue, and a random sample) and added.
+text naming a service cue, and a random sample) and added. Then every id that still had one reading got a second:
+`c00` holds the first reading of those 5,693 ids (the original single annotator's labels, as they stood), `c13`-`c20`
+the second, a third (`j06`, `j07`) where they differ; and the last 3,552 TRAIN ids were read twice (`c21`-`c30`, a
+third reading `j08`), so every labeled review has two readings.
 """
 from __future__ import annotations
 
