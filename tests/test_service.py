@@ -29,7 +29,9 @@ def client(small_model, tmp_path):
         yield c
 
 
-def test_classify_keeps_order_and_flags_bad_texts(client):
+def test_classify_keeps_order_and_flags_bad_texts(client, small_model):
+    from cxnlp.prediction import predict_texts
+
     texts = ["客服态度特别差，还挂我电话", "", "等了两个小时没人处理", "好" * 5001]
     r = client.post("/v1/classify", json={"texts": texts})
     assert r.status_code == 200
@@ -37,7 +39,12 @@ def test_classify_keeps_order_and_flags_bad_texts(client):
     results = body["results"]
     assert len(results) == 4 and body["model_version"]
     assert results[1]["error"] == "empty text" and "5000" in results[3]["error"]
-    assert results[0]["error"] is None and results[0]["sentiment"] == "negative"
+    assert results[0]["error"] is None and results[2]["error"] is None
+    # each result is the library's own for that text, in the order sent (the route adds and changes nothing)
+    library = predict_texts(small_model, texts)
+    for got, want in zip(results, library):
+        assert (got["categories"], got["sentiment"], got["error"]) == (want.categories, want.sentiment, want.error)
+    assert results[2]["categories"] == ["speed"] and results[2]["sentiment"] == "negative"
     assert set(results[0]["category_scores"]) == set(client.get("/v1/model").json()["categories"])
 
 
