@@ -34,10 +34,12 @@ from cxnlp.training import load_training_data, resolve_recipe  # noqa: E402
 
 HEADS = {  # name -> (C, naive_bayes, rows)
     "C4": (4.0, False, "all"), "C16": (16.0, False, "all"), "C1": (1.0, False, "all"),
-    "NB4": (4.0, True, "all"), "reviews4": (4.0, False, "ungrouped"), "service4": (4.0, False, "grouped"),
+    "NB4": (4.0, True, "all"), "NB1": (1.0, True, "all"), "reviews4": (4.0, False, "ungrouped"),
+    "service4": (4.0, False, "grouped"), "reviewsNB4": (4.0, True, "ungrouped"),
 }
 COMBINATIONS = [["C4"], ["C16"], ["NB4"], ["C4", "reviews4"], ["C4", "C1"], ["C16", "NB4"], ["C16", "C1", "NB4"],
-                ["C16", "C1", "NB4", "reviews4", "service4"], ["C16", "C1", "NB4", "reviews4"]]
+                ["C16", "C1", "NB4", "reviews4"], ["C16", "C1", "NB4", "reviews4", "service4"],
+                ["C16", "C1", "NB4", "reviews4", "service4", "reviewsNB4"]]  # the last: the shipped recipe's heads
 
 
 def featurize(recipe_path: Path) -> dict:
@@ -54,7 +56,7 @@ def featurize(recipe_path: Path) -> dict:
             "Y": np.array([[label in c for label in labels] for c in data.categories if c is not None], dtype=int),
             "groups": [i.get("writer") or None for i, r in zip(data.info, rows) if r], "C_domain": p["sentiment_C"],
             "class_weight": p["class_weight"], "tol": p["tol"], "folds": p["cv_folds"], "seed": p["random_state"],
-            "ratio": p["max_predicted_ratio"]}
+            "ratio": p["max_predicted_ratio"], "domain_thresholds": p["domain_thresholds"]}
 
 
 def out_of_fold(d: dict, fold: np.ndarray, C: float, nb: bool, rows: np.ndarray, Y: np.ndarray,
@@ -129,7 +131,7 @@ def learning_curve(d: dict, combo: list[str], shares: list[float]) -> None:
         domain = out_of_fold(d, fold, d["C_domain"], False, everything, written[:, None].astype(int), use)[:, 0]
         scores = [out_of_fold(d, fold, HEADS[h][0], HEADS[h][1], _head_rows(HEADS[h][2], written), d["Y"], use)
                   for h in combo]
-        r = evaluate(d, fold, scores, domain, use)
+        r = evaluate(d, fold, scores, domain, use, d["domain_thresholds"])
         n = np.mean([(use & (fold != k)).sum() for k in range(fold.max() + 1)])
         print(f"| {share:.0%} | {n:,.0f} | {r['service']:.3f} | {r['reviews']:.3f} |", flush=True)
 
@@ -138,7 +140,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, default=ROOT / "training" / "default.toml")
     ap.add_argument("--learning-curve", action="store_true")
-    ap.add_argument("--heads", default="C16,C1,NB4,reviews4", help="the combination the learning curve uses")
+    ap.add_argument("--heads", default="C16,C1,NB4,reviews4,service4,reviewsNB4",
+                    help="the combination the learning curve uses")
     ap.add_argument("--combinations", nargs="*", help="head combinations to compare, e.g. C16,NB4 C16,C1,NB4,reviews4 "
                     "(default: the table in the model card; the last is also shown with thresholds per domain)")
     ap.add_argument("--shares", default="0.125,0.25,0.5,0.75,1.0")
