@@ -371,6 +371,8 @@ def _build(spec: PredictorSpec, arrays: dict[str, np.ndarray], folder: Path) -> 
                              f"{'an integer' if kinds == 'iu' else 'a float'} array of shape {list(shape)}")
         if kinds == "f" and not np.isfinite(a).all():
             raise ModelError(f"{folder / ARRAYS_FILE}: {name} holds values that are not finite numbers")
+    if not ((arrays["thresholds_"] >= 0) & (arrays["thresholds_"] <= 1)).all():
+        raise ModelError(f"{folder / ARRAYS_FILE}: thresholds_ must be probabilities within 0..1")
     if n_kept and not (columns[0] >= 0 and columns[-1] < n_features and (np.diff(columns) > 0).all()):
         raise ModelError(f"{folder / ARRAYS_FILE}: columns_ must be increasing feature columns below {n_features}")
     featurizer = TextFeaturizer(**spec.featurizer.model_dump())

@@ -126,11 +126,13 @@ def evaluate_model(model: LoadedModel, data: LabeledData) -> dict[str, Any]:
     preds = predict_texts(model, data.texts, explain=False)
     report: dict[str, Any] = {"n": len(data), "model_version": model.version}
     cat_rows = [i for i, c in enumerate(data.categories) if c is not None]
-    thresholds = model.card.get("thresholds", {})
+    thresholds, other = model.card.get("thresholds", {}), model.card.get("thresholds_other_text") or {}
     metrics = category_metrics([data.categories[i] or [] for i in cat_rows], [preds[i].categories for i in cat_rows],
                                model.estimator.categories_)
     for label, m in metrics["categories"].items():
         m["threshold"] = thresholds.get(label)
+        if label in other:  # the cut on text the model reads as not service feedback
+            m["threshold_other_text"] = other[label]
     report.update(categories=metrics["categories"], macro_f1=metrics["macro_f1"] if cat_rows else None,
                   exact_match=metrics["exact_match"])
     sent_rows = [i for i, s in enumerate(data.sentiments) if s is not None]
@@ -144,9 +146,10 @@ def format_report(report: dict[str, Any]) -> str:
     """The evaluation report as a plain-text table (what `cxnlp train` and `cxnlp evaluate` print)."""
     lines = [f"{'label':<12}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}{'threshold':>11}"]
     for label, m in report["categories"].items():
-        t = m.get("threshold")
+        t, o = m.get("threshold"), m.get("threshold_other_text")
+        cut = "-" if t is None else f"{t:.3f}" + (f" / {o:.3f} other text" if o is not None else "")
         lines.append(f"{label:<12}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}{m['support']:>9}"
-                     f"{(f'{t:.3f}' if t is not None else '-'):>11}")
+                     f"  {cut:>9}")
     lines.append(f"{'macro F1':<12}{report['macro_f1']:>34.3f}")
     sent = report.get("sentiment")
     if sent:

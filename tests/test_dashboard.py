@@ -396,3 +396,19 @@ def test_a_followup_is_recorded_with_who_and_a_low_score_schedules_the_second(op
         assert [f.round for f in session.get(FeedbackRecord, rid).followups] == [1, 2]
     again = open_client.post(f"/followups/{fid}", data={"csrf": token, "score": "5"})
     assert again.status_code == 409 and "already recorded" in again.text
+
+
+def test_model_page_shows_both_rows_of_thresholds_of_a_model_with_thresholds_per_domain(ledger):
+    """The shipped model cuts service feedback and other text at different thresholds: the page shows both,
+    as the card holds them (a one-row model shows one, as before: see the retrain test's small model)."""
+    from cxnlp.store import load_model
+
+    shipped = load_model()
+    card = shipped.card
+    assert card.get("thresholds_other_text"), "the shipped model has thresholds per domain"
+    with TestClient(create_app(model=shipped, settings=Settings(ledger_url=ledger[0], api_key=None)),
+                    base_url="http://localhost") as client:
+        page = client.get("/model").text
+    for row, key in (("thresholds", "thresholds"), ("thresholds-other", "thresholds_other_text")):
+        cell = re.search(rf'<td id="{row}">(.*?)</td>', page, re.S).group(1)
+        assert [f"{t:.3f}" for t in card[key].values()] == re.findall(r"\d\.\d{3}", cell)

@@ -333,16 +333,35 @@ def test_a_model_with_thresholds_per_domain_decides_each_text_by_its_side(tmp_pa
     assert "threshold_other_text" in est.cv_report_["categories"]["attitude"]
 
 
-def test_thresholds_per_domain_without_a_domain_head_are_refused(tmp_path):
+@pytest.mark.parametrize("change", ["two rows without a domain head", "a threshold outside 0..1"])
+def test_malformed_thresholds_are_refused(tmp_path, change):
+    from cxnlp.store import file_sha256
+
     est = small().fit(TEXTS, CATS, SENTS)
     save_model(est.compiled_, tmp_path, _card(est))
     arrays = dict(np.load(tmp_path / ARRAYS_FILE))
-    arrays["thresholds_"] = np.vstack([arrays["thresholds_"]] * 2)
+    if change == "two rows without a domain head":
+        arrays["thresholds_"] = np.vstack([arrays["thresholds_"]] * 2)
+    else:
+        arrays["thresholds_"] = arrays["thresholds_"] + 7.0
     np.savez(tmp_path / ARRAYS_FILE, **arrays)
     card = json.loads((tmp_path / CARD_FILE).read_text())
-    from cxnlp.store import file_sha256
-
-    card["files"][ARRAYS_FILE]["sha256"] = file_sha256(tmp_path / ARRAYS_FILE)
+    card["files"][ARRAYS_FILE]["sha256"] = file_sha256(tmp_path / ARRAYS_FILE)  # a consistent, wrong folder
     (tmp_path / CARD_FILE).write_text(json.dumps(card))
     with pytest.raises(ModelError, match="thresholds_"):
         load_model(tmp_path)
+
+
+def test_evaluation_report_names_both_cuts_of_a_model_with_thresholds_per_domain(tmp_path):
+    from cxnlp.dataset import read_labeled_file
+    from cxnlp.training import evaluate_model, format_report
+
+    shipped = load_model()
+    path = tmp_path / "few.csv"
+    path.write_text("text,categories,sentiment\n客服态度很差,attitude,negative\n等了三天没人回复,speed,negative\n",
+                    encoding="utf-8")
+    report = evaluate_model(shipped, read_labeled_file(path))
+    other = shipped.card["thresholds_other_text"]
+    assert {label: m["threshold_other_text"] for label, m in report["categories"].items()} == other
+    text = format_report(report)
+    assert f"{shipped.card['thresholds']['expertise']:.3f} / {other['expertise']:.3f} other text" in text
