@@ -37,7 +37,7 @@ from cxnlp.errors import ConfigError, DataError
 from cxnlp.features import TextFeaturizer
 from cxnlp.folds import grouped_folds
 from cxnlp.runtime import (WEIGHT_DTYPE, CompiledClassifier, calibrated, decision_thresholds, nb_scores,
-                           sentiment_from_scores, stack_inputs)
+                           read_as_service, sentiment_from_scores, stack_inputs)
 from cxnlp.taxonomy import SENTIMENTS
 from cxnlp.text import TOKENIZER_BACKENDS, Token
 
@@ -249,14 +249,15 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
                                                 domain_thresholds=self.domain_thresholds)
         proba = calibrated(oof[calib], calibrators, n_scores)
         on = proba >= decision_thresholds(thresholds, oof[calib])
+        cuts = np.atleast_2d(thresholds)  # the service-feedback row (or the only one), then the other text's
         report = {}
         for j, label in enumerate(self.categories_):
             y = Y[calib, j]
             p, r, f, _ = precision_recall_fscore_support(y, on[:, j], average="binary", zero_division=0)
             report[label] = {"precision": round(float(p), 4), "recall": round(float(r), 4),
                              "f1": round(float(f), 4), "support": int(y.sum()), "predicted": int(on[:, j].sum()),
-                             "threshold": round(float(thresholds[j] if thresholds.ndim == 1 else thresholds[0, j]), 4),
-                             **({"threshold_other_text": round(float(thresholds[1, j]), 4)} if thresholds.ndim == 2 else {})}
+                             "threshold": round(float(cuts[0, j]), 4),
+                             **({"threshold_other_text": round(float(cuts[1, j]), 4)} if len(cuts) == 2 else {})}
         # Only the weights are kept (float32, a row per kept feature column, a column per head and label).
         self.category_coef_ = np.column_stack([finals[k][0] for k in range(n_scores)]).astype(np.float32)
         self.category_intercept_ = np.array([finals[k][1] for k in range(n_scores)], dtype=np.float32)
@@ -397,7 +398,8 @@ def fit_decisions(scores: np.ndarray, Y: np.ndarray, written: np.ndarray, *, n_s
     if not (domain and domain_thresholds):
         return calibrators, shared
     thresholds = np.vstack([shared, shared])
-    for side, rows in enumerate((scores[:, n_scores] >= 0, scores[:, n_scores] < 0)):  # as runtime decides
+    service = read_as_service(scores[:, :n_scores + 1])
+    for side, rows in enumerate((service, ~service)):
         for j in range(n_cat):
             if Y[rows, j].sum() >= MIN_DOMAIN_POSITIVES:
                 thresholds[side, j] = _best_f1_threshold(proba[rows, j], Y[rows, j], max_predicted_ratio)

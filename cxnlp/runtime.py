@@ -298,7 +298,13 @@ def decision_thresholds(thresholds: np.ndarray, scores: np.ndarray) -> np.ndarra
     feedback (its score ≥ 0, i.e. probability ≥ 0.5), then for other text such as product reviews."""
     if thresholds.ndim == 1:
         return np.broadcast_to(thresholds, (len(scores), len(thresholds)))
-    return np.where((scores[:, -1] >= 0)[:, None], thresholds[0], thresholds[1])
+    return np.where(read_as_service(scores)[:, None], thresholds[0], thresholds[1])
+
+
+def read_as_service(scores: np.ndarray) -> np.ndarray:
+    """Which texts the domain head reads as service feedback, from raw category scores whose last column is
+    its score (≥ 0, i.e. probability ≥ 0.5): the side of ``decision_thresholds`` each text is cut on."""
+    return scores[:, -1] >= 0
 
 
 def calibrated(scores: np.ndarray, calibrators: np.ndarray, n_scores: int) -> np.ndarray:
