@@ -15,7 +15,10 @@ Sentiment is two heads: polarity (positive vs negative, the mean of two logistic
 the word TF-IDF block, one on the character n-grams present, each scaled by its naive-Bayes log-count
 ratio (NB-LR); held-out tests on real reviews found the pair more accurate than either alone, one joint
 model, or TF-IDF characters) and neutrality (neutral vs not, optionally class-balanced); P(neutral) = q,
-P(positive) = (1 - q) · p, P(negative) = (1 - q) · (1 - p).
+P(positive) = (1 - q) · p, P(negative) = (1 - q) · (1 - p). With a domain head and
+``other_text_polarity_weight``, a second polarity pair learns for text that is not service feedback (written
+rows count less in it) and p mixes the two pairs by the domain head's P(service feedback): written feedback
+is half the polarity rows and reads differently from a product review.
 Rows may lack category labels (texts labeled only for sentiment) or sentiment: each head trains on
 the rows that carry its labels.
 """
@@ -66,6 +69,8 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         sentiment_C: float = 4.0,
         class_weight: str | None = "balanced",
         neutral_class_weight: str | None = None,
+        other_text_polarity_weight: float | None = None,
+        other_text_polarity_columns: str = "word",
         tol: float = 1e-2,
         cv_folds: int = 5,
         stack_labels: bool = False,
@@ -91,6 +96,8 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         self.sentiment_C = sentiment_C
         self.class_weight = class_weight
         self.neutral_class_weight = neutral_class_weight
+        self.other_text_polarity_weight = other_text_polarity_weight
+        self.other_text_polarity_columns = other_text_polarity_columns
         self.tol = tol
         self.cv_folds = cv_folds
         self.stack_labels = stack_labels
@@ -115,6 +122,12 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         for name in ("class_weight", "neutral_class_weight"):
             if getattr(self, name) not in (None, "balanced"):
                 raise ConfigError(f"{name} must be 'balanced' or None, got {getattr(self, name)!r}")
+        if self.other_text_polarity_weight is not None and not 0.0 <= self.other_text_polarity_weight <= 1.0:
+            raise ConfigError("other_text_polarity_weight must be None (one polarity pair) or within 0..1, "
+                              f"got {self.other_text_polarity_weight!r}")
+        if self.other_text_polarity_columns not in _POLARITY_COLUMNS:
+            raise ConfigError(f"other_text_polarity_columns must be one of {', '.join(_POLARITY_COLUMNS)}, "
+                              f"got {self.other_text_polarity_columns!r}")
         if not (isinstance(self.n_jobs, int) and (self.n_jobs >= 1 or self.n_jobs == -1)):
             raise ConfigError(f"n_jobs must be a positive integer or -1, got {self.n_jobs!r}")
         if not (self.max_predicted_ratio == 0 or self.max_predicted_ratio >= 1.0):
@@ -196,7 +209,8 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         ys = np.array([s for s in sentiments if s is not None])
         pol = list(polarities) if polarities is not None else [None] * len(texts)
         yp = np.array([p or s for p, s, keep in zip(pol, sentiments, sent_rows) if keep], dtype=object)
-        self._fit_sentiment(Xs, ys, ws, yp)
+        written = np.array([bool(g) for g, keep in zip(group, sent_rows) if keep])
+        self._fit_sentiment(Xs, ys, ws, yp, written)
         self._compile()
         return self
 
@@ -270,47 +284,62 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
                            "grouped_rows": int(sum(bool(g) for g in groups)), "category_heads": len(heads),
                            "categories": report, "macro_f1": round(float(np.mean(f1s)), 4)}
 
-    def _fit_sentiment(self, X: sparse.csr_matrix, y: np.ndarray, weight: np.ndarray, yp: np.ndarray) -> None:
-        """Polarity (two block models, averaged) and neutrality heads; out-of-fold report of the whole."""
+    def _fit_sentiment(self, X: sparse.csr_matrix, y: np.ndarray, weight: np.ndarray, yp: np.ndarray,
+                       written: np.ndarray) -> None:
+        """Polarity (two block models, averaged; with ``other_text_polarity_weight`` and a domain head, a second
+        pair for other text) and neutrality heads; out-of-fold report of the whole."""
         n_word = int(np.searchsorted(self.columns_, 2 ** self.n_features_log2))  # word block first
         polar = np.isin(yp, ("negative", "positive"))
         if polar.sum() < 2 or len(set(yp[polar])) < 2:
             raise DataError("sentiment needs both positive and negative examples")
+        # the second pair needs the domain head (to mix the pairs) and both kinds of text among the polar rows
+        other = (self.other_text_polarity_weight is not None and self.domain_coef_ is not None
+                 and len(set(yp[polar & written])) == 2 and len(set(yp[polar & ~written])) == 2)
         present = [s for s in SENTIMENTS if s in set(y)]
         counts = {s: int((y == s).sum()) for s in present}
         n_splits = min(self.cv_folds, min(counts.values()))
         folds = (list(StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state).split(X, y))
                  if n_splits >= 2 else [])
         # the final fit runs beside the folds' fits, so both threads stay busy to the end
-        *heads, final = self._parallel([(self._fit_sentiment_heads, X[train], y[train], weight[train], yp[train], n_word)
-                                        for train, _ in folds] + [(self._fit_sentiment_heads, X, y, weight, yp, n_word)])
-        self.sentiment_coef_, self.sentiment_intercept_, self.nb_ratio_ = final
+        tasks = [(self._fit_sentiment_heads, X[train], y[train], weight[train], yp[train], written[train], n_word, other)
+                 for train, _ in folds] + [(self._fit_sentiment_heads, X, y, weight, yp, written, n_word, other)]
+        if other:  # each fold's own domain head, to mix its held-out rows' pairs
+            tasks += [(_fit_scores, self.sentiment_C, self.class_weight, self.tol, X, written.astype(int), weight, train,
+                       test) for train, test in folds]
+        results = self._parallel(tasks)
+        heads, final, domains = results[:len(folds)], results[len(folds)], results[len(folds) + 1:]
+        self.sentiment_coef_, self.sentiment_intercept_, self.nb_ratio_, self.other_polarity_ = final
         if folds:
             oof = np.empty(len(y), dtype=object)
-            for (_, test), (W, b, ratio) in zip(folds, heads):
-                proba = sentiment_from_scores(_sentiment_scores(X[test], W, b, ratio))
-                oof[test] = [SENTIMENTS[k] for k in proba.argmax(axis=1)]
+            for k, ((_, test), (W, b, ratio, pair)) in enumerate(zip(folds, heads)):
+                z = _sentiment_scores(X[test], W, b, ratio)
+                if pair is not None:
+                    z = np.column_stack([z, _polarity_scores(X[test], *pair), domains[k]])
+                oof[test] = [SENTIMENTS[j] for j in sentiment_from_scores(z).argmax(axis=1)]
             cm = confusion_matrix(y, oof.astype(str), labels=present)
             self.cv_report_["sentiment"] = {
                 "accuracy": round(float((oof == y).mean()), 4), "labels": present,
-                "confusion_matrix": cm.tolist(), "support": counts,
+                "confusion_matrix": cm.tolist(), "support": counts, "other_text_polarity": bool(other),
             }
 
     def _fit_sentiment_heads(self, X: sparse.csr_matrix, y: np.ndarray, weight: np.ndarray, yp: np.ndarray,
-                             n_word: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Weights (kept columns × 3: polarity-word, polarity-char, neutral), intercepts, and the
-        character columns' naive-Bayes log-count ratios (0 for word columns)."""
+                             written: np.ndarray, n_word: int, other: bool
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple | None]:
+        """Weights (kept columns × 3: polarity-word, polarity-char, neutral), intercepts, the character
+        columns' naive-Bayes log-count ratios (0 for word columns), and, with ``other``, the other-text
+        polarity pair as (weights × 2, intercepts, ratios), else None."""
         polar = np.isin(yp, ("negative", "positive"))
-        y_pos = (yp[polar] == "positive").astype(int)
-        Xp, wp = X[polar], weight[polar]
-        word_cols = (np.arange(X.shape[1]) < n_word).astype(np.float32)
-        word = LogisticRegression(C=self.polarity_C, tol=self.tol, solver="liblinear").fit(
-            Xp @ sparse.diags(word_cols), y_pos, sample_weight=wp)
-        ratio = _nb_ratio(Xp, y_pos, 1.0 - word_cols)
-        char = LogisticRegression(C=self.polarity_C, tol=self.tol, solver="liblinear").fit(
-            _nb_rows(Xp, ratio), y_pos, sample_weight=wp)
-        columns = [word.coef_[0] * word_cols, char.coef_[0]]
-        intercepts = [word.intercept_[0], char.intercept_[0]]
+        y_pos = (yp == "positive").astype(int)
+        W, b, ratio = fit_polarity_pair(X[polar], y_pos[polar], weight[polar], n_word, self.polarity_C, self.tol)
+        columns, intercepts = [W[:, 0], W[:, 1]], [b[0], b[1]]
+        pair = None
+        if other:
+            w = weight * np.where(written, self.other_text_polarity_weight, 1.0)
+            rows = polar & (w > 0)
+            if len(set(y_pos[rows].tolist())) == 2:  # a fold may lack one class among the weighted rows
+                Wo, bo, ratio_o = fit_polarity_pair(X[rows], y_pos[rows], w[rows], n_word, self.polarity_C, self.tol,
+                                                    plain_columns=self.other_text_polarity_columns)
+                pair = (Wo.astype(np.float32), bo.astype(np.float64), ratio_o.astype(np.float32))
         y_neu = (y == "neutral").astype(int)
         if 0 < y_neu.sum() < len(y_neu):
             est = LogisticRegression(C=self.sentiment_C, tol=self.tol, solver="liblinear",
@@ -321,19 +350,21 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
             columns.append(np.zeros(X.shape[1]))
             intercepts.append(-30.0)
         return (np.column_stack(columns).astype(np.float32), np.array(intercepts, dtype=np.float64),
-                ratio.astype(np.float32))
+                ratio.astype(np.float32), pair)
 
     # ------------------------------------------------------------- predict
     def _compile(self) -> None:
         """Freeze what prediction needs into ``compiled_`` (no scikit-learn objects inside).
 
         Weight columns: the first head's categories, the three sentiment heads, the domain head (if any),
-        then the other heads' categories, so a one-head model keeps the layout models had before heads.
+        then the other heads' categories, so a one-head model keeps the layout models had before heads, and
+        last the other-text polarity pair (if any).
         Several heads are first folded into what the stacked calibration makes of them (``fold_heads``)."""
         n_cat = len(self.categories_)
         coef, intercept, calibrators = fold_heads(self.category_coef_, self.category_intercept_, self.calibrators_, n_cat)
         domain = [] if self.domain_coef_ is None else [self.domain_coef_[0][:, None]]
-        weights = np.hstack([coef[:, :n_cat], self.sentiment_coef_, *domain, coef[:, n_cat:]])
+        pair = getattr(self, "other_polarity_", None)
+        weights = np.hstack([coef[:, :n_cat], self.sentiment_coef_, *domain, coef[:, n_cat:], *([pair[0]] if pair else [])])
         self.compiled_ = CompiledClassifier(
             featurizer=self.features_, categories_=self.categories_,
             thresholds_=self.thresholds_, calibrators_=calibrators, columns_=self.columns_.astype(np.int32),
@@ -343,6 +374,8 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
             sentiment_intercept_=self.sentiment_intercept_,
             min_confidence=self.min_confidence, evidence_terms=self.evidence_terms,
             domain_intercept_=None if self.domain_coef_ is None else np.array([self.domain_coef_[1]], dtype=np.float32),
+            other_polarity_intercept_=None if pair is None else pair[1].astype(np.float32),
+            other_nb_ratio_=None if pair is None else np.append(pair[2], np.float32(0.0)),
         )
 
     def transform(self, X: Sequence[str]) -> sparse.csr_matrix:
@@ -480,6 +513,25 @@ def _nb_ratio(X: sparse.csr_matrix, y: np.ndarray, columns: np.ndarray, alpha: f
     return ratio * columns
 
 
+_POLARITY_COLUMNS = ("word", "all")
+
+
+def fit_polarity_pair(X: sparse.csr_matrix, y_pos: np.ndarray, weight: np.ndarray, n_word: int, C: float,
+                      tol: float, plain_columns: str = "word") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The polarity pair on rows labeled positive (1) or negative (0): a logistic regression on TF-IDF (the word
+    block, the first ``n_word`` kept columns, or with ``plain_columns="all"`` every column) and one on the
+    naive-Bayes-scaled character n-grams present (NB-LR).
+    Returns weights (columns × 2), the two intercepts, and the character columns' log-count ratios."""
+    word_cols = (np.arange(X.shape[1]) < n_word).astype(np.float32)
+    plain_cols = word_cols if plain_columns == "word" else np.ones(X.shape[1], dtype=np.float32)
+    plain = LogisticRegression(C=C, tol=tol, solver="liblinear").fit(X @ sparse.diags(plain_cols), y_pos,
+                                                                      sample_weight=weight)
+    ratio = _nb_ratio(X, y_pos, 1.0 - word_cols)
+    char = LogisticRegression(C=C, tol=tol, solver="liblinear").fit(_nb_rows(X, ratio), y_pos, sample_weight=weight)
+    return (np.column_stack([plain.coef_[0] * plain_cols, char.coef_[0]]),
+            np.array([plain.intercept_[0], char.intercept_[0]]), ratio)
+
+
 def _nb_rows(X: sparse.csr_matrix, ratio: np.ndarray) -> sparse.csr_matrix:
     """The NB head's inputs: each n-gram present counts once, times its ratio; rows l2-normalized."""
     rows = X.copy()
@@ -494,6 +546,12 @@ def _sentiment_scores(X: sparse.csr_matrix, W: np.ndarray, b: np.ndarray, ratio:
     z = np.asarray(X @ W, dtype=np.float64)
     z[:, 1] = nb_scores(X.indptr, X.indices, ratio, W[:, 1])
     return z + b
+
+
+def _polarity_scores(X: sparse.csr_matrix, W: np.ndarray, b: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """Raw scores of a polarity pair (plain TF-IDF head, NB-LR character head), as ``CompiledClassifier`` computes them."""
+    return np.column_stack([np.asarray(X @ W[:, 0], dtype=np.float64),
+                            nb_scores(X.indptr, X.indices, ratio, W[:, 1])]) + b
 
 
 def _best_f1_threshold(proba: np.ndarray, y: np.ndarray, max_ratio: float = 0.0,

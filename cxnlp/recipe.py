@@ -65,6 +65,9 @@ class ClassifierRecipe(_Strict):
     tol: float
     class_weight: Literal["balanced"] | None
     neutral_class_weight: Literal["balanced"] | None = None
+    # Recipes of models made before the other-text polarity pair leave these out: one polarity pair for all text.
+    other_text_polarity_weight: float | None = Field(default=None, ge=0, le=1)
+    other_text_polarity_columns: Literal["word", "all"] = "word"
     cv_folds: int
     stack_labels: bool = False
     max_predicted_ratio: float = 0.0

@@ -51,7 +51,8 @@ class CompiledClassifier:
     thresholds_: np.ndarray           # per label; or two rows, service feedback then other text (decision_thresholds)
     calibrators_: np.ndarray
     columns_: np.ndarray              # sorted feature columns that carry weights (int32)
-    # (len(columns_) + 1) × (categories…, polarity-word, polarity-char, neutral[, domain][, other heads' categories…])
+    # (len(columns_) + 1) × (categories…, polarity-word, polarity-char, neutral[, domain][, other heads' categories…]
+    # [, other-text polarity plain, other-text polarity char])
     coef_: np.ndarray
     # per row of coef_: the naive-Bayes log-count ratio of a character column (0 elsewhere), float32
     nb_ratio_: np.ndarray
@@ -61,6 +62,10 @@ class CompiledClassifier:
     evidence_terms: int
     # intercept of the domain head (service feedback vs reviews), when the labels are stacked with it
     domain_intercept_: np.ndarray | None = None
+    # the polarity pair for text the domain head does not read as service feedback: its two intercepts, and the
+    # naive-Bayes log-count ratio per row of coef_ of its character head (None: one polarity pair for all text)
+    other_polarity_intercept_: np.ndarray | None = None
+    other_nb_ratio_: np.ndarray | None = None
     sentiments_: tuple[str, ...] = SENTIMENTS
     # Analysts' corrections (from the ledger): a text they corrected is classified as they said.
     corrections: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
@@ -87,16 +92,25 @@ class CompiledClassifier:
 
     def raw_scores(self, features: FeatureRows) -> tuple[np.ndarray, np.ndarray]:
         """Linear scores of the category heads (every head's categories, then the domain head's score when
-        there is one) and of the sentiment heads, intercepts included."""
+        there is one) and of the sentiment heads, intercepts included (``sentiment_from_scores`` reads them:
+        polarity-word, polarity-char, neutral, then, with an other-text polarity pair, its two scores and the
+        domain head's score)."""
         rows = self.row_of()[features.indices]
         z = row_sums(self.coef_[rows].astype(np.float32) * features.data[:, None], features.indptr).astype(np.float64)
         n_cat = len(self.categories_)
         z[:, n_cat + 1] = nb_scores(features.indptr, rows, self.nb_ratio_, self.coef_[:, n_cat + 1])
         others = n_cat + 3 + (self.domain_intercept_ is not None)  # where the other heads' columns begin
-        category = np.column_stack([z[:, :n_cat], z[:, others:]]) + self.category_intercept_
+        n_others = len(self.category_intercept_) - n_cat
+        category = np.column_stack([z[:, :n_cat], z[:, others:others + n_others]]) + self.category_intercept_
+        sentiment = z[:, n_cat:n_cat + 3] + self.sentiment_intercept_
         if self.domain_intercept_ is not None:  # the domain head's score rides along for the calibration
-            category = np.column_stack([category, z[:, n_cat + 3] + self.domain_intercept_[0]])
-        return category, z[:, n_cat:n_cat + 3] + self.sentiment_intercept_
+            domain = z[:, n_cat + 3] + self.domain_intercept_[0]
+            category = np.column_stack([category, domain])
+            if self.other_polarity_intercept_ is not None:
+                other = z[:, -2:].copy()
+                other[:, 1] = nb_scores(features.indptr, rows, self.other_nb_ratio_, self.coef_[:, -1])
+                sentiment = np.column_stack([sentiment, other + self.other_polarity_intercept_, domain])
+        return category, sentiment
 
     def category_proba(self, features: FeatureRows) -> np.ndarray:
         return self._calibrate(self.raw_scores(features)[0])
@@ -330,8 +344,12 @@ def calibrated(scores: np.ndarray, calibrators: np.ndarray, n_scores: int) -> np
 
 
 def sentiment_from_scores(z: np.ndarray) -> np.ndarray:
-    """Heads' raw scores (polarity-word, polarity-char, neutral) → P(negative, neutral, positive)."""
+    """Heads' raw scores → P(negative, neutral, positive). Columns: polarity-word, polarity-char, neutral; with
+    an other-text polarity pair also its two scores and the domain head's score, and then P(positive) mixes the
+    two pairs by the domain head's P(service feedback) d: d · (first pair) + (1 − d) · (other-text pair)."""
     sig = 1.0 / (1.0 + np.exp(-z))
     p_pos = (sig[:, 0] + sig[:, 1]) / 2
+    if z.shape[1] == 6:
+        p_pos = sig[:, 5] * p_pos + (1 - sig[:, 5]) * (sig[:, 3] + sig[:, 4]) / 2
     q = sig[:, 2]
     return np.column_stack([(1 - q) * (1 - p_pos), q, (1 - q) * p_pos])

@@ -297,7 +297,9 @@ def _export(est: "CompiledClassifier") -> tuple[dict[str, np.ndarray], dict[str,
     arrays = {"idf_": feat.idf_, "columns_": est.columns_, "coef_": est.coef_, "nb_ratio_": est.nb_ratio_,
               "thresholds_": est.thresholds_, "calibrators_": est.calibrators_,
               "category_intercept_": est.category_intercept_, "sentiment_intercept_": est.sentiment_intercept_,
-              **({"domain_intercept_": est.domain_intercept_} if est.domain_intercept_ is not None else {})}
+              **({"domain_intercept_": est.domain_intercept_} if est.domain_intercept_ is not None else {}),
+              **({"other_polarity_intercept_": est.other_polarity_intercept_, "other_nb_ratio_": est.other_nb_ratio_}
+                 if est.other_polarity_intercept_ is not None else {})}
     predictor = {
         "categories": list(est.categories_), "sentiments": list(est.sentiments_),
         "min_confidence": float(est.min_confidence), "evidence_terms": int(est.evidence_terms),
@@ -356,12 +358,17 @@ def _build(spec: PredictorSpec, arrays: dict[str, np.ndarray], folder: Path) -> 
     threshold_shape = (2, n_cat) if domain and isinstance(thresholds, np.ndarray) and thresholds.ndim == 2 else (n_cat,)
     columns = arrays.get("columns_")
     n_kept = len(columns) if isinstance(columns, np.ndarray) and columns.ndim == 1 else -1
+    # a polarity pair for other text than service feedback: two more weight columns, mixed by the domain head
+    other = domain and "other_polarity_intercept_" in arrays
+    if "other_polarity_intercept_" in arrays and not domain:
+        raise ModelError(f"{folder / ARRAYS_FILE}: an other-text polarity pair needs the domain head that mixes it in")
     expected = {"idf_": ((n_features,), "f"), "columns_": ((n_kept,), "iu"),
-                "coef_": ((n_kept + 1, n_scores + 3 + domain), "f"),
+                "coef_": ((n_kept + 1, n_scores + 3 + domain + 2 * other), "f"),
                 "nb_ratio_": ((n_kept + 1,), "f"), "thresholds_": (threshold_shape, "f"),
                 "calibrators_": ((n_cat, calibrator_width), "f"),
                 "category_intercept_": ((n_scores,), "f"), "sentiment_intercept_": ((3,), "f"),
-                **({"domain_intercept_": ((1,), "f")} if domain else {})}
+                **({"domain_intercept_": ((1,), "f")} if domain else {}),
+                **({"other_polarity_intercept_": ((2,), "f"), "other_nb_ratio_": ((n_kept + 1,), "f")} if other else {})}
     for name, (shape, kinds) in expected.items():
         a = arrays.get(name)
         if a is None:
@@ -383,6 +390,8 @@ def _build(spec: PredictorSpec, arrays: dict[str, np.ndarray], folder: Path) -> 
         nb_ratio_=arrays["nb_ratio_"], category_intercept_=arrays["category_intercept_"],
         sentiment_intercept_=arrays["sentiment_intercept_"], min_confidence=spec.min_confidence,
         domain_intercept_=arrays.get("domain_intercept_") if domain else None,
+        other_polarity_intercept_=arrays["other_polarity_intercept_"] if other else None,
+        other_nb_ratio_=arrays["other_nb_ratio_"] if other else None,
         evidence_terms=spec.evidence_terms, sentiments_=tuple(spec.sentiments),
         corrections={key: (tuple(cats), sentiment) for key, (cats, sentiment) in spec.corrections.items()},
     )

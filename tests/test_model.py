@@ -365,3 +365,73 @@ def test_evaluation_report_names_both_cuts_of_a_model_with_thresholds_per_domain
     assert {label: m["threshold_other_text"] for label, m in report["categories"].items()} == other
     text = format_report(report)
     assert f"{shipped.card['thresholds']['expertise']:.3f} / {other['expertise']:.3f} other text" in text
+
+
+@pytest.mark.parametrize("params, name", [({"other_text_polarity_weight": 2.0}, "other_text_polarity_weight"),
+                                          ({"other_text_polarity_columns": "chars"}, "other_text_polarity_columns")])
+def test_bad_other_text_polarity_settings_are_refused(params, name):
+    with pytest.raises(ConfigError, match=name):
+        small(stack_labels=True, **params).fit(TEXTS, CATS, SENTS, groups=GROUPS)
+
+
+def test_other_text_polarity_pair_is_mixed_in_by_the_domain_head(tmp_path):
+    """With a domain head, a second polarity pair (written rows weighted down) joins: P(positive) is
+    d · first pair + (1 − d) · other-text pair, d the domain head's P(service feedback); training, the compiled
+    model and a saved one agree."""
+    from cxnlp.model import _polarity_scores, _sentiment_scores
+
+    est = small(stack_labels=True, other_text_polarity_weight=0.25, other_text_polarity_columns="all").fit(
+        TEXTS, CATS, SENTS, groups=GROUPS)
+    plain = small(stack_labels=True).fit(TEXTS, CATS, SENTS, groups=GROUPS)
+    assert est.other_polarity_ is not None and plain.other_polarity_ is None
+    assert est.cv_report_["sentiment"]["other_text_polarity"] is True
+    assert est.compiled_.coef_.shape[1] == plain.compiled_.coef_.shape[1] + 2
+    texts = ["客服态度很差，等了三天", "前台很热情", "书的内容不错", "电脑运行速度快", "!!!"]
+    X = est.features_.transform(texts)[:, est.columns_]
+    first = _sentiment_scores(X, est.sentiment_coef_, est.sentiment_intercept_, est.nb_ratio_)
+    other = _polarity_scores(X, *est.other_polarity_)
+    d = 1 / (1 + np.exp(-(X @ est.domain_coef_[0].astype(np.float64) + est.domain_coef_[1])))
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    p_pos = d * sig(first[:, :2]).mean(axis=1) + (1 - d) * sig(other).mean(axis=1)
+    q = sig(first[:, 2])
+    expected = np.column_stack([(1 - q) * (1 - p_pos), q, (1 - q) * p_pos])
+    got = est.predict_sentiment_proba(texts)
+    np.testing.assert_allclose(got, expected, atol=2e-3)
+    # the other-text pair moves what the model says (it is not the first pair under another name)
+    assert not np.allclose(sig(other).mean(axis=1), sig(first[:, :2]).mean(axis=1), atol=1e-2)
+    save_model(est.compiled_, tmp_path, _card(est))
+    loaded = load_model(tmp_path).estimator
+    np.testing.assert_array_equal(loaded.predict_sentiment_proba(texts), got)
+    np.testing.assert_array_equal(loaded.predict_proba(texts), est.predict_proba(texts))
+
+
+def test_other_text_polarity_needs_a_domain_head():
+    """Without text of both kinds there is no domain head to mix the pairs: one pair, as before."""
+    est = small(stack_labels=True, other_text_polarity_weight=0.25).fit(TEXTS, CATS, SENTS)
+    assert est.other_polarity_ is None and est.cv_report_["sentiment"]["other_text_polarity"] is False
+    assert est.compiled_.other_polarity_intercept_ is None
+
+
+@pytest.mark.parametrize("change", ["without a domain head", "a ratio array of the wrong length"])
+def test_malformed_other_text_polarity_arrays_are_refused(tmp_path, change):
+    from cxnlp.store import file_sha256
+
+    if change == "without a domain head":
+        est = small().fit(TEXTS, CATS, SENTS)
+        save_model(est.compiled_, tmp_path, _card(est))
+        arrays = dict(np.load(tmp_path / ARRAYS_FILE))
+        arrays["other_polarity_intercept_"] = np.zeros(2, dtype=np.float32)
+        arrays["other_nb_ratio_"] = np.zeros_like(arrays["nb_ratio_"])
+        match = "domain head"
+    else:
+        est = small(stack_labels=True, other_text_polarity_weight=0.25).fit(TEXTS, CATS, SENTS, groups=GROUPS)
+        save_model(est.compiled_, tmp_path, _card(est))
+        arrays = dict(np.load(tmp_path / ARRAYS_FILE))
+        arrays["other_nb_ratio_"] = arrays["other_nb_ratio_"][:-1]
+        match = "other_nb_ratio_"
+    np.savez(tmp_path / ARRAYS_FILE, **arrays)
+    card = json.loads((tmp_path / CARD_FILE).read_text())
+    card["files"][ARRAYS_FILE]["sha256"] = file_sha256(tmp_path / ARRAYS_FILE)  # a consistent, wrong folder
+    (tmp_path / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=match):
+        load_model(tmp_path)
