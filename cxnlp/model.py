@@ -363,7 +363,7 @@ class FeedbackClassifier(ClassifierMixin, BaseEstimator):
         n_cat = len(self.categories_)
         coef, intercept, calibrators = fold_heads(self.category_coef_, self.category_intercept_, self.calibrators_, n_cat)
         domain = [] if self.domain_coef_ is None else [self.domain_coef_[0][:, None]]
-        pair = getattr(self, "other_polarity_", None)
+        pair = self.other_polarity_
         weights = np.hstack([coef[:, :n_cat], self.sentiment_coef_, *domain, coef[:, n_cat:], *([pair[0]] if pair else [])])
         self.compiled_ = CompiledClassifier(
             featurizer=self.features_, categories_=self.categories_,
@@ -543,9 +543,7 @@ def _nb_rows(X: sparse.csr_matrix, ratio: np.ndarray) -> sparse.csr_matrix:
 
 def _sentiment_scores(X: sparse.csr_matrix, W: np.ndarray, b: np.ndarray, ratio: np.ndarray) -> np.ndarray:
     """Raw sentiment scores of rows over the kept columns, exactly as ``CompiledClassifier`` computes them."""
-    z = np.asarray(X @ W, dtype=np.float64)
-    z[:, 1] = nb_scores(X.indptr, X.indices, ratio, W[:, 1])
-    return z + b
+    return np.column_stack([_polarity_scores(X, W[:, :2], b[:2], ratio), np.asarray(X @ W[:, 2], dtype=np.float64) + b[2]])
 
 
 def _polarity_scores(X: sparse.csr_matrix, W: np.ndarray, b: np.ndarray, ratio: np.ndarray) -> np.ndarray:

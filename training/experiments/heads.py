@@ -21,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
+from scipy import sparse
 from sklearn.metrics import f1_score
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from cxnlp.dataset import LabeledData  # noqa: E402
 from cxnlp.features import TextFeaturizer  # noqa: E402
 from cxnlp.folds import fold_ids  # noqa: E402
 from cxnlp.model import _fit_scores, _head_rows, fit_decisions  # noqa: E402
@@ -42,7 +44,9 @@ COMBINATIONS = [["C4"], ["C16"], ["NB4"], ["C4", "reviews4"], ["C4", "C1"], ["C1
                 ["C16", "C1", "NB4", "reviews4", "service4", "reviewsNB4"]]  # the last: the shipped recipe's heads
 
 
-def featurize(recipe_path: Path) -> dict:
+def featurize_recipe(recipe_path: Path) -> tuple[LabeledData, dict, sparse.csr_matrix, np.ndarray]:
+    """The recipe's data, its estimator settings, every row's features over the kept columns (as
+    ``FeedbackClassifier.fit`` keeps them: seen in at least ``min_df`` texts), and those columns."""
     recipe, _ = resolve_recipe(recipe_path, [], [])
     data = load_training_data(recipe, ROOT)
     p = recipe.estimator_params()
@@ -50,9 +54,14 @@ def featurize(recipe_path: Path) -> dict:
                                                "hmm", "tokenizer", "cue_phrases", "clause_features")})
     full = feat.fit_transform(data.texts)
     keep = np.flatnonzero(np.bincount(full.indices, minlength=full.shape[1]) >= p["min_df"])
+    return data, p, full[:, keep].tocsr(), keep
+
+
+def featurize(recipe_path: Path) -> dict:
+    data, p, X, _ = featurize_recipe(recipe_path)
     rows = np.array([c is not None for c in data.categories])
     labels = sorted({label for c in data.categories if c for label in c})
-    return {"X": full[:, keep].tocsr()[rows], "labels": labels, "w": np.asarray(data.weights)[rows],
+    return {"X": X[rows], "labels": labels, "w": np.asarray(data.weights)[rows],
             "Y": np.array([[label in c for label in labels] for c in data.categories if c is not None], dtype=int),
             "groups": [i.get("writer") or None for i, r in zip(data.info, rows) if r], "C_domain": p["sentiment_C"],
             "class_weight": p["class_weight"], "tol": p["tol"], "folds": p["cv_folds"], "seed": p["random_state"],

@@ -26,23 +26,16 @@ from joblib import Parallel, delayed
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from cxnlp.features import TextFeaturizer  # noqa: E402
 from cxnlp.folds import fold_ids  # noqa: E402
 from cxnlp.model import _fit_scores, _polarity_scores, fit_polarity_pair  # noqa: E402
-from cxnlp.training import load_training_data, resolve_recipe  # noqa: E402
+from heads import featurize_recipe  # noqa: E402  (this folder: the featurization heads.py uses)
 
 
 def featurize(recipe_path: Path) -> dict:
-    recipe, _ = resolve_recipe(recipe_path, [], [])
-    data = load_training_data(recipe, ROOT)
-    p = recipe.estimator_params()
-    feat = TextFeaturizer(**{k: p[k] for k in ("word_ngram_range", "char_ngram_range", "n_features_log2", "sublinear_tf",
-                                               "hmm", "tokenizer", "cue_phrases", "clause_features")})
-    full = feat.fit_transform(data.texts)
-    keep = np.flatnonzero(np.bincount(full.indices, minlength=full.shape[1]) >= p["min_df"])
+    data, p, X, keep = featurize_recipe(recipe_path)
     yp = np.array([pol or s for pol, s in zip(data.polarities, data.sentiments)], dtype=object)
     groups = [i.get("writer") or None for i in data.info]
-    return {"X": full[:, keep].tocsr(), "yp": yp, "groups": groups, "w": np.asarray(data.weights, dtype=float),
+    return {"X": X, "yp": yp, "groups": groups, "w": np.asarray(data.weights, dtype=float),
             "n_word": int(np.searchsorted(keep, 2 ** p["n_features_log2"])), "C": p["polarity_C"],
             "C_domain": p["sentiment_C"], "class_weight": p["class_weight"], "tol": p["tol"], "folds": p["cv_folds"],
             "seed": p["random_state"]}
